@@ -1,0 +1,1 @@
+"""The OpenGym components, one Faust app per module: ``faust -A agents.<component> worker``."""

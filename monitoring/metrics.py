@@ -1,0 +1,82 @@
+"""Every Prometheus metric the project exports, declared once, with consistent labels.
+
+Labels: ``component`` (catalog component name), ``event_type`` (record short name), ``outcome``,
+``process`` and ``business_transaction`` (catalog names), ``kind`` (anomaly kind).
+A test checks that every alert rule names a metric declared here.
+"""
+
+from __future__ import annotations
+
+import os
+
+from prometheus_client import Counter, Gauge, Histogram, start_http_server
+
+# ---- every component -------------------------------------------------------------------------
+
+EVENTS_IN = Counter("opengym_events_in_total", "Events consumed, by type.", ["component", "event_type"])
+EVENTS_OUT = Counter("opengym_events_out_total", "Events produced, by type.", ["component", "event_type"])
+DUPLICATES = Counter("opengym_duplicates_total", "Redelivered events skipped by event_id dedupe.",
+                     ["component", "event_type"])
+HANDLER_SECONDS = Histogram(
+    "opengym_handler_seconds", "Time to handle one event (decode to emit).", ["component", "event_type"],
+    buckets=(0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0),
+)
+OUTCOMES = Counter("opengym_outcomes_total", "Business outcomes (e.g. confirmed, rejected:CLASS_FULL).",
+                   ["component", "outcome"])
+DEAD_LETTERS = Counter("opengym_dead_letters_total", "Messages sent to the dead-letter topic, by error kind.",
+                       ["component", "error_kind"])
+LAST_EVENT_TIMESTAMP = Gauge("opengym_last_event_timestamp_seconds",
+                             "Wall-clock time the component last handled an event.", ["component"])
+TICKS = Counter("opengym_ticks_total", "Clock ticks handled.", ["component"])
+UP = Gauge("opengym_component_up", "1 while the component's worker runs.", ["component"])
+
+# ---- the observer ----------------------------------------------------------------------------
+
+OBSERVED = Counter("opengym_observer_events_total", "Events the observer saw, by type.", ["event_type"])
+NESTED_ROUND_TRIP = Histogram(
+    "opengym_nested_round_trip_seconds", "Nested request to reply latency, per pair.", ["process"],
+    buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0),
+)
+IN_FLIGHT = Gauge("opengym_transactions_in_flight", "Open transactions, per business transaction.",
+                  ["business_transaction"])
+OLDEST_OPEN_SECONDS = Gauge("opengym_oldest_open_transaction_age_seconds",
+                            "Age of the oldest open process instance, per process.",
+                            ["business_transaction", "process"])
+ANOMALIES = Counter("opengym_anomalies_total", "Anomalies detected, by kind and process.",
+                    ["kind", "business_transaction", "process"])
+
+METRIC_PORTS = {
+    "reservation": 9101,
+    "entitlement": 9102,
+    "tenant-billing": 9103,
+    "attendance": 9104,
+    "notifications": 9105,
+    "platform-billing": 9106,
+    "finance": 9107,
+    "correlation": 9108,
+}
+
+
+def metric_names() -> set[str]:
+    """Names as Prometheus exposes them (counters gain _total, histograms _bucket/_sum/_count)."""
+    names: set[str] = set()
+    for value in list(globals().values()):
+        if isinstance(value, (Counter, Gauge, Histogram)):
+            base = value._name
+            if isinstance(value, Counter):
+                names.update({base + "_total", base + "_created"})
+            elif isinstance(value, Histogram):
+                names.update({base + "_bucket", base + "_sum", base + "_count", base + "_created"})
+            else:
+                names.add(base)
+    return names
+
+
+def serve(component: str) -> int | None:
+    """Expose /metrics for a worker; ``OPENGYM_METRICS_PORT`` overrides (0 disables)."""
+    port = int(os.environ.get("OPENGYM_METRICS_PORT", METRIC_PORTS[component]))
+    if port == 0:
+        return None
+    start_http_server(port, addr=os.environ.get("OPENGYM_METRICS_ADDR", "127.0.0.1"))
+    UP.labels(component).set(1)
+    return port

@@ -1,0 +1,1 @@
+"""Subcommands of ``opengym``, one module per group."""

@@ -1,0 +1,71 @@
+"""The envelope every event starts with, and how new events are made from their causes."""
+
+from __future__ import annotations
+
+import time
+import uuid
+from typing import Any, ClassVar, TypeVar
+
+from pydantic import BaseModel, ConfigDict, StrictInt, StrictStr
+
+E = TypeVar("E", bound="Event")
+
+_EVENT_IDS = uuid.UUID("6f1d2c1e-0b7a-4f57-9a43-0e6a1c7d9b11")
+
+
+def now_ms() -> int:
+    return int(time.time() * 1000)
+
+
+def derived_event_id(cause_event_id: str, event_type: str, discriminator: str = "") -> str:
+    """The id of the event that ``cause`` makes a handler emit.
+
+    Deterministic, so a redelivered cause re-emits the *same* event id and the consumer's
+    dedupe by event_id makes the effect happen once (at-least-once in, exactly-once effect out).
+    """
+    return str(uuid.uuid5(_EVENT_IDS, f"{cause_event_id}/{event_type}/{discriminator}"))
+
+
+class Event(BaseModel):
+    """Base of every generated event model: the envelope fields."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True, ser_json_bytes="base64")
+
+    avro_name: ClassVar[str] = ""
+    owner: ClassVar[str] = ""
+
+    event_id: StrictStr
+    correlation_id: StrictStr
+    causation_id: StrictStr | None = None
+    occurred_at: StrictInt
+
+    @classmethod
+    def new(cls: type[E], *, correlation_id: str | None = None, caused_by: "Event | None" = None,
+            discriminator: str = "", occurred_at: int | None = None, event_id: str | None = None,
+            **fields: Any) -> E:
+        """A new event; caused by another event it inherits its correlation id and a derived id."""
+        if correlation_id is None:
+            if caused_by is None:
+                raise ValueError("an event needs a correlation_id or a cause to take it from")
+            correlation_id = caused_by.correlation_id
+        if event_id is None:
+            event_id = (derived_event_id(caused_by.event_id, cls.__name__, discriminator)
+                        if caused_by is not None else str(uuid.uuid4()))
+        return cls(
+            event_id=event_id,
+            correlation_id=correlation_id,
+            causation_id=caused_by.event_id if caused_by is not None else None,
+            occurred_at=now_ms() if occurred_at is None else occurred_at,
+            **fields,
+        )
+
+    @property
+    def type_name(self) -> str:
+        return type(self).__name__
+
+    def to_record(self) -> dict[str, Any]:
+        """The Avro datum (str-valued enums are accepted by fastavro as their symbols)."""
+        return dict(self.__dict__)
+
+    def to_json_dict(self) -> dict[str, Any]:
+        return {"type": self.type_name, **self.model_dump(mode="json")}

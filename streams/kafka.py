@@ -1,0 +1,76 @@
+"""Plain confluent-kafka clients for the CLI, tests and benchmarks (the agents use Faust's)."""
+
+from __future__ import annotations
+
+import logging
+from typing import Iterable
+
+from confluent_kafka import Consumer, KafkaException, Producer
+from confluent_kafka.admin import AdminClient, NewTopic
+
+from streams.settings import Settings, get_settings
+from topics import ALL_TOPICS, Topic, topic_name
+
+_quiet = logging.getLogger("opengym.kafka")
+_quiet.addHandler(logging.NullHandler())
+_quiet.propagate = False
+
+
+def producer(settings: Settings | None = None, **overrides) -> Producer:
+    config = {
+        "bootstrap.servers": (settings or get_settings()).bootstrap,
+        "acks": "all",
+        "enable.idempotence": True,
+        "linger.ms": 5,
+        "logger": _quiet,
+    }
+    config.update(overrides)
+    return Producer(config)
+
+
+def consumer(group_id: str, settings: Settings | None = None, **overrides) -> Consumer:
+    config = {
+        "bootstrap.servers": (settings or get_settings()).bootstrap,
+        "group.id": group_id,
+        "auto.offset.reset": "earliest",
+        "enable.auto.commit": False,
+        "logger": _quiet,
+    }
+    config.update(overrides)
+    return Consumer(config)
+
+
+def admin(settings: Settings | None = None) -> AdminClient:
+    return AdminClient({"bootstrap.servers": (settings or get_settings()).bootstrap, "logger": _quiet})
+
+
+def create_topics(topics: Iterable[Topic] = ALL_TOPICS, settings: Settings | None = None,
+                  timeout: float = 30.0) -> dict[str, str]:
+    """Create the topics that do not exist yet; return {runtime name: 'created' | 'exists'}.
+
+    An existing topic with a different partition count is an error: the tables' changelogs are
+    co-partitioned with it, and silently accepting it would break that.
+    """
+    client = admin(settings)
+    wanted = {topic_name(t): t for t in topics}
+    existing = client.list_topics(timeout=timeout).topics
+    result: dict[str, str] = {}
+    for name, topic in wanted.items():
+        if name in existing:
+            have = len(existing[name].partitions)
+            if have != topic.partitions:
+                raise RuntimeError(f"topic {name} exists with {have} partitions, the catalog says "
+                                   f"{topic.partitions}")
+            result[name] = "exists"
+    missing = [NewTopic(name, t.partitions, 1) for name, t in wanted.items() if name not in result]
+    if missing:
+        for name, future in client.create_topics(missing, operation_timeout=timeout).items():
+            try:
+                future.result()
+                result[name] = "created"
+            except KafkaException as exc:
+                if exc.args[0].code() == 36:  # TOPIC_ALREADY_EXISTS: lost a race with another creator
+                    result[name] = "exists"
+                else:
+                    raise
+    return result

@@ -1,0 +1,172 @@
+"""The one topic catalog: every topic declared once, with its owner, key, events and partitions.
+
+Code imports handles from here and never spells a topic name itself. Names are the contract; an
+``OPENGYM_TOPIC_PREFIX`` (tests use it for isolation) is prepended at runtime by :func:`topic_name`.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from streams.settings import get_settings
+
+PARTITIONS = 4
+"""Every contract topic has this many partitions, and so do the components' table changelogs
+(tables are co-partitioned with the topics their agents read)."""
+
+EXTERNAL = "external"
+"""Owner name for producers outside OpenGym (members' apps, gym front desks, the demo driver)."""
+
+COMPONENTS = (
+    "reservation",
+    "entitlement",
+    "tenant-billing",
+    "attendance",
+    "notifications",
+    "platform-billing",
+    "finance",
+    "correlation",
+)
+
+CLOCK = "opengym.streams.ClockTicked"
+DEAD_LETTER = "opengym.streams.DeadLetter"
+
+
+@dataclass(frozen=True)
+class Topic:
+    name: str
+    owner: str
+    """The one component that produces the facts on it (commands topics: the component they command)."""
+    events: tuple[str, ...]
+    """Avro full names of the records it carries."""
+    kind: str
+    """commands | requests | events | anomalies | dlq"""
+    producers: tuple[str, ...] = ()
+    """Who may write to it; defaults to the owner."""
+    partitions: int = PARTITIONS
+    key: str = "correlation_id"
+    doc: str = ""
+
+    @property
+    def writers(self) -> tuple[str, ...]:
+        return self.producers or (self.owner,)
+
+    @property
+    def runtime_name(self) -> str:
+        return topic_name(self)
+
+
+def topic_name(topic: Topic) -> str:
+    return get_settings().topic_prefix + topic.name
+
+
+def _ev(owner: str, *names: str) -> tuple[str, ...]:
+    return tuple(f"opengym.{owner.replace('-', '_')}.{n}" for n in names)
+
+
+RESERVATION_COMMANDS = Topic(
+    "opengym.reservation.commands", "reservation",
+    _ev("reservation", "ScheduleClassRequested", "BookClassRequested") + (CLOCK,),
+    kind="commands", producers=(EXTERNAL, "reservation"),
+    doc="Requests to Reservation from outside, plus Reservation's own clock ticks.",
+)
+RESERVATION_EVENTS = Topic(
+    "opengym.reservation.events", "reservation",
+    _ev("reservation", "ClassScheduled", "ReservationConfirmed", "ReservationRejected"), kind="events",
+    doc="Reservation's facts; ReservationConfirmed and ReservationRejected are BookingOrchestration's terminal events.",
+)
+ENTITLEMENT_REQUESTS = Topic(
+    "opengym.entitlement.requests", "entitlement",
+    _ev("entitlement", "InstrumentGrantRequested", "InstrumentConsumeRequested", "InstrumentReleaseRequested"),
+    kind="requests", producers=(EXTERNAL, "reservation"),
+    doc="Grants from outside; consume and release requests from Reservation (nested process).",
+)
+ENTITLEMENT_EVENTS = Topic(
+    "opengym.entitlement.events", "entitlement",
+    _ev("entitlement", "InstrumentGranted", "InstrumentConsumed", "InstrumentConsumeDenied", "InstrumentReleased"),
+    kind="events", doc="Entitlement's facts, including the replies to consume and release requests.",
+)
+TENANT_BILLING_EVENTS = Topic(
+    "opengym.tenant-billing.events", "tenant-billing", _ev("tenant-billing", "BillingLineRecorded"),
+    kind="events", doc="Billing lines of the member's gym.",
+)
+ATTENDANCE_COMMANDS = Topic(
+    "opengym.attendance.commands", "attendance", _ev("attendance", "CheckInRequested") + (CLOCK,),
+    kind="commands", producers=(EXTERNAL, "attendance"), doc="Check-ins from the gyms' front desks.",
+)
+ATTENDANCE_EVENTS = Topic(
+    "opengym.attendance.events", "attendance",
+    _ev("attendance", "AttendancePending", "AttendanceRecorded", "CheckInRejected"), kind="events",
+    doc="Attendance facts; AttendanceRecorded with partner_visit starts the settlement choreography.",
+)
+NOTIFICATIONS_EVENTS = Topic(
+    "opengym.notifications.events", "notifications", _ev("notifications", "NotificationSent"),
+    kind="events", doc="Notifications sent to members.",
+)
+PLATFORM_BILLING_EVENTS = Topic(
+    "opengym.platform-billing.events", "platform-billing",
+    _ev("platform-billing", "SettlementObligationCalculated", "SettlementConfirmed", "SettlementEscalated"),
+    kind="events", doc="What gyms owe each other, and how each settlement ended.",
+)
+FINANCE_EVENTS = Topic(
+    "opengym.finance.events", "finance", _ev("finance", "PaymentInitiated", "PaymentSettled", "PaymentFailed"),
+    kind="events", doc="Payments between gyms.",
+)
+CORRELATION_ANOMALIES = Topic(
+    "opengym.correlation.anomalies", "correlation", _ev("correlation", "AnomalyDetected"), kind="anomalies",
+    doc="What the observer saw go wrong. The observer publishes here and nowhere else (besides its DLQ).",
+)
+CORRELATION_CLOCK = Topic(
+    "opengym.correlation.clock", "correlation", (CLOCK,), kind="commands",
+    doc="The observer's own clock ticks (it has no commands topic of its own).",
+)
+FINANCE_CLOCK = Topic(
+    "opengym.finance.clock", "finance", (CLOCK,), kind="commands",
+    doc="Finance's clock ticks, which release payments the simulated gateway has delayed.",
+)
+
+
+def _dlq(component: str) -> Topic:
+    return Topic(f"opengym.{component}.dlq", component, (DEAD_LETTER,), kind="dlq",
+                 doc=f"What {component} could not decode or what broke its contract, with the reason.")
+
+
+DEAD_LETTERS: dict[str, Topic] = {component: _dlq(component) for component in COMPONENTS}
+
+CONTRACT_TOPICS: tuple[Topic, ...] = (
+    RESERVATION_COMMANDS,
+    RESERVATION_EVENTS,
+    ENTITLEMENT_REQUESTS,
+    ENTITLEMENT_EVENTS,
+    TENANT_BILLING_EVENTS,
+    ATTENDANCE_COMMANDS,
+    ATTENDANCE_EVENTS,
+    NOTIFICATIONS_EVENTS,
+    PLATFORM_BILLING_EVENTS,
+    FINANCE_EVENTS,
+    FINANCE_CLOCK,
+    CORRELATION_ANOMALIES,
+    CORRELATION_CLOCK,
+)
+
+ALL_TOPICS: tuple[Topic, ...] = CONTRACT_TOPICS + tuple(DEAD_LETTERS.values())
+
+BY_NAME: dict[str, Topic] = {t.name: t for t in ALL_TOPICS}
+
+
+def topic_for_event(avro_name: str) -> Topic:
+    """The one topic that carries a business event (clock ticks and dead letters have several)."""
+    carriers = [t for t in CONTRACT_TOPICS if avro_name in t.events]
+    if len(carriers) != 1:
+        raise LookupError(f"{avro_name} is carried by {len(carriers)} topics; name the topic explicitly")
+    return carriers[0]
+
+
+def lookup(name: str) -> Topic:
+    """A topic by contract name or by runtime (prefixed) name."""
+    prefix = get_settings().topic_prefix
+    if prefix and name.startswith(prefix) and name[len(prefix):] in BY_NAME:
+        return BY_NAME[name[len(prefix):]]
+    if name in BY_NAME:
+        return BY_NAME[name]
+    raise LookupError(f"unknown topic {name!r}; known topics: {', '.join(sorted(BY_NAME))}")
