@@ -400,17 +400,24 @@ def up(settings: Settings | None = None, fresh: bool = False, timeout: float = 1
         shutil.rmtree(layout.state, ignore_errors=True)
     layout.state.mkdir(parents=True, exist_ok=True)
     result: dict[str, str] = {}
-    started: list[tuple[str, int]] = []
-    for service, spec in SERVICES.items():
-        pid = our_pid(layout, service)
-        if pid is not None:
+    to_start = []
+    for service in SERVICES:
+        if our_pid(layout, service) is not None:
             result[service] = "already running"
-            continue
-        busy = [port for port in spec["ports"] if _port_open(port)]
+        else:
+            to_start.append(service)
+    if to_start:
+        _java()
+        fetch_kafka(layout)
+        fetch_apicurio(layout)
+    for service in to_start:
+        busy = [port for port in SERVICES[service]["ports"] if _port_open(port)]
         if busy:
             raise StackError(f"port {busy[0]} on {HOST} is taken by another process (not started by "
                              f"`opengym stack up`); stop it or free the port before starting {service}")
-        started.append((service, spec["start"](layout)))
+    started: list[tuple[str, int]] = []
+    for service in to_start:
+        started.append((service, SERVICES[service]["start"](layout)))
         result[service] = "started"
     for service, pid in started:
         _wait_ready(layout, service, pid, timeout)
