@@ -76,6 +76,12 @@ class ReleaseReason(str, Enum):
     UNKNOWN = "UNKNOWN"
 
 
+class SeatRefusal(str, Enum):
+    CLASS_FULL = "CLASS_FULL"
+    UNKNOWN_CLASS = "UNKNOWN_CLASS"
+    UNKNOWN = "UNKNOWN"
+
+
 class AttendancePending(Event):
     """A confirmed booking awaits the member's check-in."""
 
@@ -354,6 +360,46 @@ class ScheduleClassRequested(Event):
     starts_at: StrictInt
 
 
+class SeatHeld(Event):
+    """Internal to Reservation: the class has a seat held for the booking (keyed by booking_id)."""
+
+    avro_name: ClassVar[str] = "opengym.reservation.SeatHeld"
+    owner: ClassVar[str] = "reservation"
+    booking_id: StrictStr
+    class_id: StrictStr
+    gym_id: StrictStr
+    starts_at: StrictInt
+
+
+class SeatHoldRequested(Event):
+    """Internal to Reservation: hold one seat of a class for a booking (keyed by class_id)."""
+
+    avro_name: ClassVar[str] = "opengym.reservation.SeatHoldRequested"
+    owner: ClassVar[str] = "reservation"
+    booking_id: StrictStr
+    member_id: StrictStr
+    class_id: StrictStr
+
+
+class SeatRefused(Event):
+    """Internal to Reservation: no seat could be held for the booking (keyed by booking_id)."""
+
+    avro_name: ClassVar[str] = "opengym.reservation.SeatRefused"
+    owner: ClassVar[str] = "reservation"
+    booking_id: StrictStr
+    class_id: StrictStr
+    reason: SeatRefusal
+
+
+class SeatReleaseRequested(Event):
+    """Internal to Reservation: give back the seat a booking held (keyed by class_id)."""
+
+    avro_name: ClassVar[str] = "opengym.reservation.SeatReleaseRequested"
+    owner: ClassVar[str] = "reservation"
+    booking_id: StrictStr
+    class_id: StrictStr
+
+
 class ClockTicked(Event):
     """A timer tick: time entering a component as data (correlation_id = 'clock')."""
 
@@ -416,6 +462,10 @@ ALL_EVENTS: tuple[type[Event], ...] = (
     ReservationConfirmed,
     ReservationRejected,
     ScheduleClassRequested,
+    SeatHeld,
+    SeatHoldRequested,
+    SeatRefused,
+    SeatReleaseRequested,
     SettlementConfirmed,
     SettlementEscalated,
     SettlementObligationCalculated,

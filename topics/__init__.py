@@ -40,7 +40,7 @@ class Topic:
     events: tuple[str, ...]
     """Avro full names of the records it carries."""
     kind: str
-    """commands | requests | events | anomalies | dlq"""
+    """commands | requests | events | anomalies | dlq | internal"""
     producers: tuple[str, ...] = ()
     """Who may write to it; defaults to the owner."""
     partitions: int = PARTITIONS
@@ -126,6 +126,30 @@ FINANCE_CLOCK = Topic(
 )
 
 
+RESERVATION_SEATS = Topic(
+    "opengym.reservation.seats", "reservation",
+    _ev("reservation", "ScheduleClassRequested", "SeatHoldRequested", "SeatReleaseRequested"),
+    kind="internal", key="class_id",
+    doc="Internal: Reservation repartitions class schedules and seat holds by class_id, so one class's "
+        "capacity is decided in one place and can never be overbooked.",
+)
+RESERVATION_SEAT_REPLIES = Topic(
+    "opengym.reservation.seat-replies", "reservation", _ev("reservation", "SeatHeld", "SeatRefused"),
+    kind="internal", doc="Internal: the seat keeper's answers, back by booking_id to BookingOrchestration.",
+)
+ENTITLEMENT_MEMBERS = Topic(
+    "opengym.entitlement.members", "entitlement",
+    _ev("entitlement", "InstrumentGrantRequested", "InstrumentConsumeRequested", "InstrumentReleaseRequested")
+    + (CLOCK,),
+    kind="internal", key="member_id",
+    doc="Internal: Entitlement repartitions its requests by member_id, so one member's instruments are "
+        "changed in one place; its clock ticks release delayed replies.",
+)
+
+INTERNAL_TOPICS: tuple[Topic, ...] = (RESERVATION_SEATS, RESERVATION_SEAT_REPLIES, ENTITLEMENT_MEMBERS)
+"""Repartition topics inside one component (not contract topics: nobody else reads or writes them)."""
+
+
 def _dlq(component: str) -> Topic:
     return Topic(f"opengym.{component}.dlq", component, (DEAD_LETTER,), kind="dlq",
                  doc=f"What {component} could not decode or what broke its contract, with the reason.")
@@ -149,7 +173,7 @@ CONTRACT_TOPICS: tuple[Topic, ...] = (
     CORRELATION_CLOCK,
 )
 
-ALL_TOPICS: tuple[Topic, ...] = CONTRACT_TOPICS + tuple(DEAD_LETTERS.values())
+ALL_TOPICS: tuple[Topic, ...] = CONTRACT_TOPICS + INTERNAL_TOPICS + tuple(DEAD_LETTERS.values())
 
 BY_NAME: dict[str, Topic] = {t.name: t for t in ALL_TOPICS}
 
