@@ -1,0 +1,83 @@
+"""What the components published, deduplicated by event_id and indexed the way the checks read it."""
+
+from __future__ import annotations
+
+from collections import Counter, defaultdict
+from typing import Iterable
+
+from streams.event import Event
+
+TERMINAL_TYPES = ("ReservationConfirmed", "ReservationRejected")
+DOWNSTREAM_TYPES = ("BillingLineRecorded", "AttendancePending", "NotificationSent")
+SETTLEMENT_OUTCOME_TYPES = ("SettlementConfirmed", "SettlementEscalated")
+
+
+class Facts:
+    """Every distinct event seen (by event_id), by type; redeliveries are counted, not kept twice."""
+
+    def __init__(self, events: Iterable[Event] = ()):
+        self.by_id: dict[str, Event] = {}
+        self.by_type: dict[str, list[Event]] = defaultdict(list)
+        self.redelivered: Counter = Counter()
+        self.dead_letters: Counter = Counter()
+        """component -> count of DeadLetter events on its topic."""
+        self.extend(events)
+
+    def add(self, event: Event) -> bool:
+        """Keep ``event``; False when its event_id was seen already (a redelivery)."""
+        if event.event_id in self.by_id:
+            self.redelivered[event.type_name] += 1
+            return False
+        self.by_id[event.event_id] = event
+        self.by_type[event.type_name].append(event)
+        if event.type_name == "DeadLetter":
+            self.dead_letters[event.component] += 1
+        return True
+
+    def extend(self, events: Iterable[Event]) -> None:
+        for event in events:
+            self.add(event)
+
+    def of(self, *type_names: str) -> list[Event]:
+        if len(type_names) == 1:
+            return self.by_type.get(type_names[0], [])
+        return [e for t in type_names for e in self.by_type.get(t, [])]
+
+    def count(self, type_name: str) -> int:
+        return len(self.by_type.get(type_name, ()))
+
+    def by_booking(self, *type_names: str) -> dict[str, list[Event]]:
+        grouped: dict[str, list[Event]] = defaultdict(list)
+        for event in self.of(*type_names):
+            grouped[event.booking_id].append(event)
+        return grouped
+
+    def requests(self, booking_ids: Iterable[str] | None = None) -> dict[str, Event]:
+        """The BookClassRequested events (one per booking id; the first seen), optionally only these."""
+        wanted = set(booking_ids) if booking_ids is not None else None
+        found: dict[str, Event] = {}
+        for event in self.of("BookClassRequested"):
+            if wanted is None or event.booking_id in wanted:
+                found.setdefault(event.booking_id, event)
+        return found
+
+    def terminals(self) -> dict[str, list[Event]]:
+        return self.by_booking(*TERMINAL_TYPES)
+
+    def capacities(self) -> dict[str, int]:
+        """Class capacity as scheduled (ClassScheduled, else the request to schedule it)."""
+        capacity = {e.class_id: e.capacity for e in self.of("ScheduleClassRequested")}
+        capacity.update({e.class_id: e.capacity for e in self.of("ClassScheduled")})
+        return capacity
+
+    def instrument_kinds(self) -> dict[str, str]:
+        kinds = {e.instrument_id: _symbol(e.kind) for e in self.of("InstrumentGrantRequested", "InstrumentGranted")}
+        kinds.update({e.instrument_id: _symbol(e.instrument_kind) for e in self.of("InstrumentConsumed")})
+        return kinds
+
+
+def _symbol(value) -> str:
+    return getattr(value, "value", value)
+
+
+symbol = _symbol

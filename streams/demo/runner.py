@@ -1,0 +1,197 @@
+"""The whole demo: stack, topics, workers, seed, workload, summary, and stopping what it started."""
+
+from __future__ import annotations
+
+import socket
+import sys
+import tempfile
+import time
+import uuid
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable, TextIO
+
+from streams.demo.collector import FactCollector, end_offsets
+from streams.demo.driver import Driver, DriverTimeout
+from streams.demo.facts import DOWNSTREAM_TYPES
+from streams.demo.invariants import Expectations, check_invariants
+from streams.demo.summary import Summary, render, summarize
+from streams.demo.supervisor import COMPONENTS, OBSERVER, Supervisor, observer_available
+from streams.demo.workload import WorkloadConfig, WorkloadPlan, plan_workload
+from streams.settings import get_settings
+
+
+@dataclass(frozen=True)
+class Faults:
+    """The components' fault knobs, passed to the workers as environment variables."""
+
+    delay_share: float = 0.03
+    """Share of consume requests Entitlement answers late."""
+    delay_ms: int = 3000
+    booking_timeout_ms: int = 2000
+    """Reservation's nested deadline for Entitlement's reply."""
+    payment_failure_rate: float = 0.1
+    pause_notifications: bool = False
+    tick_interval: float = 0.25
+    """Seconds between the clock ticks that bring time into the components."""
+
+    def env(self) -> dict[str, str]:
+        env = {
+            "OPENGYM_ENTITLEMENT_DELAY_SHARE": str(self.delay_share),
+            "OPENGYM_ENTITLEMENT_DELAY_MS": str(self.delay_ms),
+            "OPENGYM_BOOKING_TIMEOUT_MS": str(self.booking_timeout_ms),
+            "OPENGYM_PAYMENT_FAILURE_RATE": str(self.payment_failure_rate),
+            "OPENGYM_TICK_INTERVAL": str(self.tick_interval),
+        }
+        if self.pause_notifications:
+            env["OPENGYM_NOTIFICATIONS_PAUSED"] = "1"
+        return env
+
+    @property
+    def expected_downstream(self) -> tuple[str, ...]:
+        if self.pause_notifications:
+            return tuple(t for t in DOWNSTREAM_TYPES if t != "NotificationSent")
+        return DOWNSTREAM_TYPES
+
+
+@dataclass(frozen=True)
+class DemoOptions:
+    workload: WorkloadConfig = field(default_factory=WorkloadConfig)
+    faults: Faults = field(default_factory=Faults)
+    rate: float = 100.0
+    """Bookings per second the driver sends (0: as fast as it can)."""
+    timeout: float = 180.0
+    """Seconds to wait, after the last booking is sent, for every outstanding fact."""
+    keep_running: bool = False
+    observer: bool = True
+    """Launch the correlation observer too, when it exists in this checkout."""
+    metrics: bool = True
+    log_dir: Path | None = None
+    start_stack: bool = True
+
+
+@dataclass
+class DemoResult:
+    plan: WorkloadPlan
+    summary: Summary
+    log_dir: Path
+    timed_out: str | None = None
+
+
+def default_log_dir(run_id: str) -> Path:
+    base = get_settings().home / "state" / "demo"
+    try:
+        base.mkdir(parents=True, exist_ok=True)
+        return base / run_id
+    except OSError:
+        return Path(tempfile.mkdtemp(prefix=f"opengym-demo-{run_id}-"))
+
+
+def _port_free(port: int) -> bool:
+    with socket.socket() as sock:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            sock.bind(("127.0.0.1", port))
+            return True
+        except OSError:
+            return False
+
+
+def metrics_env(components: tuple[str, ...], enabled: bool, say: Callable[[str], None]) -> dict[str, dict[str, str]]:
+    """Each worker on its own metrics port; 0 (disabled) when off or when the port is taken."""
+    from monitoring.metrics import METRIC_PORTS
+
+    per = {}
+    for component in components:
+        port = METRIC_PORTS.get(component, 0) if enabled else 0
+        if port and not _port_free(port):
+            say(f"metrics port {port} of {component} is taken; its /metrics stays off")
+            port = 0
+        per[component] = {"OPENGYM_METRICS_PORT": str(port)}
+    return per
+
+
+def run_demo(options: DemoOptions, out: TextIO = sys.stdout) -> DemoResult:
+    def say(msg: str) -> None:
+        print(msg, file=out, flush=True)
+
+    started = time.monotonic()
+    run_id = uuid.uuid4().hex[:8]
+    plan = plan_workload(options.workload, run_id)
+    log_dir = Path(options.log_dir) if options.log_dir else default_log_dir(run_id)
+    log_dir.mkdir(parents=True, exist_ok=True)
+
+    if options.start_stack:
+        from streams import stack
+        for service, state in stack.up().items():
+            say(f"stack: {service} {state}")
+    from streams.kafka import create_topics
+    created = create_topics()
+    say(f"topics: {sum(1 for s in created.values() if s == 'created')} created, "
+        f"{sum(1 for s in created.values() if s == 'exists')} already there")
+
+    components = COMPONENTS + ((OBSERVER,) if options.observer and observer_available() else ())
+    supervisor = Supervisor(log_dir, components, env=options.faults.env(),
+                            env_per_component=metrics_env(components, options.metrics, say))
+    start_offsets = end_offsets()
+    collector = FactCollector(start_offsets)
+    result = DemoResult(plan, Summary(), log_dir)
+    try:
+        say(f"workers: starting {len(components)} ({', '.join(components)}); logs in {log_dir}")
+        t0 = time.monotonic()
+        supervisor.start()
+        say(f"workers: all ready in {time.monotonic() - t0:.1f}s "
+            f"(pids {', '.join(f'{c}={w.pid}' for c, w in supervisor.workers.items())})")
+
+        driver = Driver(plan, collector, expected_downstream=options.faults.expected_downstream)
+        t0 = time.monotonic()
+        driver.seed()
+        say(f"seeded {len(plan.gyms)} gyms, {len(plan.classes)} classes, "
+            f"{sum(1 for m in plan.members if m.kind)} instruments in {time.monotonic() - t0:.1f}s")
+        intents = ", ".join(f"{k} {v}" for k, v in plan.intents().most_common())
+        say(f"workload: {len(plan.bookings)} bookings at "
+            f"{'full speed' if options.rate <= 0 else f'{options.rate:g}/s'} (seed {options.workload.seed}): {intents}")
+
+        t_work = time.monotonic()
+        last = [0.0]
+
+        def tick() -> None:
+            now = time.monotonic()
+            if now - last[0] >= 1.0:
+                last[0] = now
+                say(driver.progress().line(now - t_work))
+                dead = supervisor.dead()
+                if dead:
+                    raise DriverTimeout(f"worker(s) exited: {', '.join(dead)}; see {log_dir}")
+
+        driver.send_bookings(options.rate, on_tick=tick)
+        try:
+            driver.settle(options.timeout, on_tick=tick)
+        except DriverTimeout as exc:
+            result.timed_out = str(exc)
+            say(f"not settled: {exc}")
+        collector.drain()
+        say(driver.progress().line(time.monotonic() - t_work))
+
+        facts = collector.facts
+        booking_ids = [b.booking_id for b in plan.bookings]
+        violations = check_invariants(facts, booking_ids,
+                                      Expectations(downstream=options.faults.expected_downstream))
+        result.summary = summarize(facts, booking_ids, {b.booking_id: b.intent for b in plan.bookings}, violations)
+        say("")
+        say(render(result.summary))
+        say(f"run {run_id}: {time.monotonic() - started:.1f}s in all; worker logs in {log_dir}")
+        if options.keep_running:
+            say("workers keep running (--keep-running); stop them with Ctrl-C")
+            try:
+                while not supervisor.dead():
+                    time.sleep(1)
+                say(f"worker(s) exited: {', '.join(supervisor.dead())}")
+            except KeyboardInterrupt:
+                say("stopping")
+        return result
+    finally:
+        collector.close()
+        stopped = supervisor.stop()
+        unclean = {c: code for c, code in stopped.items() if code not in (0, None, -15)}
+        say("workers: stopped" + (f" (exit codes {unclean})" if unclean else ""))

@@ -1,0 +1,184 @@
+"""Runs each component as its own OS process (``opengym worker <component>``) and stops them again."""
+
+from __future__ import annotations
+
+import os
+import re
+import signal
+import subprocess
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+COMPONENTS = ("reservation", "entitlement", "tenant-billing", "attendance", "notifications",
+              "platform-billing", "finance")
+"""The seven OpenGym components, each a Faust app of its own."""
+
+OBSERVER = "correlation"
+
+READY = re.compile(r"\[\^Worker\]: Ready|Ready\b.*worker|worker.*\bready\b", re.IGNORECASE)
+"""What a worker's log says once it has started its agents (Faust logs ``[^Worker]: Ready``)."""
+
+
+class WorkerFailed(RuntimeError):
+    """A worker exited or did not get ready; the message ends with the tail of its log."""
+
+
+def observer_available() -> bool:
+    """True when the correlation observer exists in this checkout and imports."""
+    try:
+        import importlib.util
+        return importlib.util.find_spec("agents.correlation") is not None
+    except (ImportError, ValueError):
+        return False
+
+
+def log_tail(path: Path, lines: int = 15) -> str:
+    try:
+        text = path.read_text(errors="replace").splitlines()
+    except OSError:
+        return "(no log)"
+    return "\n".join(text[-lines:])
+
+
+@dataclass
+class Worker:
+    component: str
+    log_path: Path
+    env: dict[str, str]
+    cwd: Path
+    process: subprocess.Popen | None = None
+    starts: int = 0
+    _log_offset: int = 0
+
+    @property
+    def argv(self) -> list[str]:
+        return [sys.executable, "-m", "streams.cli", "worker", self.component]
+
+    @property
+    def pid(self) -> int | None:
+        return self.process.pid if self.process is not None else None
+
+    def start(self) -> None:
+        if self.alive():
+            raise RuntimeError(f"{self.component} runs already (pid {self.pid})")
+        self.log_path.parent.mkdir(parents=True, exist_ok=True)
+        self._log_offset = self.log_path.stat().st_size if self.log_path.exists() else 0
+        with open(self.log_path, "ab") as log:
+            log.write(f"\n==== opengym demo: start #{self.starts + 1} of {self.component} ====\n".encode())
+            log.flush()
+            # A session of its own: a Ctrl-C in the driver's terminal reaches the driver, which then
+            # stops the workers in order, instead of every worker at once.
+            self.process = subprocess.Popen(self.argv, stdout=log, stderr=subprocess.STDOUT, env=self.env,
+                                            cwd=self.cwd, start_new_session=True)
+        self.starts += 1
+
+    def alive(self) -> bool:
+        return self.process is not None and self.process.poll() is None
+
+    def log_since_start(self) -> str:
+        try:
+            with open(self.log_path, "rb") as log:
+                log.seek(self._log_offset)
+                return log.read().decode(errors="replace")
+        except OSError:
+            return ""
+
+    def ready(self) -> bool:
+        return self.alive() and bool(READY.search(self.log_since_start()))
+
+    def kill(self) -> None:
+        """SIGKILL: no shutdown, no commit, no flush; what a crash looks like."""
+        if self.alive():
+            self.process.send_signal(signal.SIGKILL)
+            self.process.wait(10)
+
+    def stop(self, timeout: float = 20.0) -> int | None:
+        """SIGTERM (Faust's graceful shutdown), then SIGKILL after ``timeout``."""
+        if self.process is None:
+            return None
+        if self.alive():
+            self.process.send_signal(signal.SIGTERM)
+            try:
+                self.process.wait(timeout)
+            except subprocess.TimeoutExpired:
+                self.process.send_signal(signal.SIGKILL)
+                self.process.wait(10)
+        return self.process.returncode
+
+
+@dataclass
+class Supervisor:
+    """Launches workers, waits until they are ready, kills or restarts one, stops them all."""
+
+    log_dir: Path
+    components: tuple[str, ...] = COMPONENTS
+    env: dict[str, str] = field(default_factory=dict)
+    """Overrides on top of this process's environment (fault knobs, topic prefix)."""
+    env_per_component: dict[str, dict[str, str]] = field(default_factory=dict)
+    """Further overrides for one component (its metrics port, say)."""
+    workers: dict[str, Worker] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        self.log_dir = Path(self.log_dir)
+        env = dict(os.environ)
+        env.update({k: str(v) for k, v in self.env.items()})
+        env["PYTHONUNBUFFERED"] = "1"
+        for component in self.components:
+            own_env = dict(env)
+            own_env.update({k: str(v) for k, v in self.env_per_component.get(component, {}).items()})
+            work_dir = self.log_dir / component
+            work_dir.mkdir(parents=True, exist_ok=True)
+            self.workers[component] = Worker(component, self.log_dir / f"{component}.log", own_env, work_dir)
+
+    def start(self, timeout: float = 120.0) -> None:
+        """Start every worker and wait until each is ready."""
+        for worker in self.workers.values():
+            worker.start()
+        self.wait_ready(timeout)
+
+    def wait_ready(self, timeout: float = 120.0, components: tuple[str, ...] | None = None) -> None:
+        deadline = time.monotonic() + timeout
+        pending = list(components or self.workers)
+        while pending:
+            for component in list(pending):
+                worker = self.workers[component]
+                if not worker.alive():
+                    code = worker.process.returncode if worker.process else None
+                    raise WorkerFailed(f"{component} worker exited (code {code}) before it was ready; "
+                                       f"log {worker.log_path}:\n{log_tail(worker.log_path)}")
+                if worker.ready():
+                    pending.remove(component)
+            if pending and time.monotonic() > deadline:
+                tails = "\n".join(f"--- {c} ({self.workers[c].log_path}):\n{log_tail(self.workers[c].log_path, 8)}"
+                                  for c in pending)
+                raise WorkerFailed(f"not ready after {timeout:.0f}s: {', '.join(pending)}\n{tails}")
+            time.sleep(0.2)
+
+    def dead(self) -> list[str]:
+        """Components whose worker has exited."""
+        return [c for c, w in self.workers.items() if w.process is not None and not w.alive()]
+
+    def kill(self, component: str) -> None:
+        self.workers[component].kill()
+
+    def restart(self, component: str, timeout: float = 120.0) -> None:
+        worker = self.workers[component]
+        if worker.alive():
+            worker.stop()
+        worker.start()
+        self.wait_ready(timeout, (component,))
+
+    def stop(self, timeout: float = 20.0) -> dict[str, int | None]:
+        """Stop every worker (SIGTERM to all first, so they shut down in parallel)."""
+        for worker in self.workers.values():
+            if worker.alive():
+                worker.process.send_signal(signal.SIGTERM)
+        return {c: w.stop(timeout) for c, w in self.workers.items()}
+
+    def __enter__(self) -> "Supervisor":
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.stop()
