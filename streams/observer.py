@@ -1,0 +1,447 @@
+"""The observer engine: (transaction state, event | tick) -> (new state, anomalies), pure and keyed by
+correlation id, driven by the process catalog.
+
+The state of one transaction is the set of catalog facts seen for it (deduplicated by event_id) plus
+the anomalies already reported. Everything else (which pair is joined, which downstream process is
+overdue, where a chain stalled) is *derived* from those facts and the observer's clock, so the result
+does not depend on the order the facts arrived in, and a redelivered event changes nothing.
+
+Time comes only from ticks (``now``) and from the facts' own ``occurred_at``: an expectation is
+*overdue* when the clock has passed its deadline plus a grace (facts in flight on other topics), and
+*late* when the fact that meets it carries an ``occurred_at`` after the deadline. Both are anomalies;
+a late reply is also a nested timeout (the orchestration had given up by then).
+"""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass, field
+from typing import Any, Iterable
+
+from streams.catalog import Catalog, env_ms
+from streams.event import Event
+from streams.models import AnomalyDetected, AnomalyKind
+
+_ANOMALY_IDS = uuid.UUID("a3c1f0e2-5b7d-4c8e-9f10-2d3e4f5a6b7c")
+
+NESTED_TIMEOUT = AnomalyKind.NESTED_TIMEOUT.value
+LATE_REPLY = AnomalyKind.LATE_REPLY.value
+REPLY_WITHOUT_REQUEST = AnomalyKind.REPLY_WITHOUT_REQUEST.value
+DOWNSTREAM_NOT_STARTED = AnomalyKind.DOWNSTREAM_NOT_STARTED.value
+DOWNSTREAM_NOT_COMPLETED = AnomalyKind.DOWNSTREAM_NOT_COMPLETED.value
+CHAIN_STALLED = AnomalyKind.CHAIN_STALLED.value
+
+NEVER = 2 ** 62
+
+# Keys of the (JSON-serialisable) per-transaction state; short because there are many of them.
+FACTS = "f"          # {event type: [[event_id, occurred_at, causation_id, attrs | None], ...]}
+REPORTED = "r"       # [anomaly key, ...]
+ACTIVE = "a"         # observer time of the last fact
+COMPLETED = "c"      # observer time everything closed, or None
+WAKE = "n"           # next observer time a tick can change anything
+
+
+@dataclass(frozen=True)
+class ObserverConfig:
+    grace_ms: int = 1000
+    """How long past a deadline the observer waits before calling a fact missing (facts in flight)."""
+    orphan_grace_ms: int = 5000
+    """How long a reply may wait for its request to arrive before it is a reply without request."""
+    retention_ms: int = 5 * 60 * 1000
+    """How long a closed transaction stays in state (a late fact still joins it meanwhile)."""
+    idle_ms: int = 48 * 60 * 60 * 1000
+    """A transaction with no new fact for this long leaves state even if something is still open."""
+
+    @classmethod
+    def from_env(cls) -> "ObserverConfig":
+        base = cls()
+        return cls(
+            grace_ms=env_ms("OBSERVER_GRACE", base.grace_ms),
+            orphan_grace_ms=env_ms("OBSERVER_ORPHAN_GRACE", base.orphan_grace_ms),
+            retention_ms=env_ms("OBSERVER_RETENTION", base.retention_ms),
+            idle_ms=env_ms("OBSERVER_IDLE", base.idle_ms),
+        )
+
+
+@dataclass(frozen=True)
+class Expectation:
+    """Something the catalog says must happen by a deadline, for one transaction."""
+
+    business_transaction: str
+    process: str
+    kind: str
+    """The anomaly it becomes when violated."""
+    key: str
+    """Which occurrence (request event id, hop, process name): part of the anomaly id."""
+    expected: str
+    since: int
+    deadline: int
+    met_at: int | None
+    cause: str | None = None
+    """event_id of the fact that started the expectation."""
+
+    def status(self, now: int, grace_ms: int) -> str:
+        """met | late | open | overdue."""
+        if self.met_at is not None:
+            return "met" if self.met_at <= self.deadline else "late"
+        return "overdue" if now >= self.deadline + grace_ms else "open"
+
+
+@dataclass(frozen=True)
+class ProcessView:
+    """One node of the three-level tree, as ``opengym trace`` and the metrics see it."""
+
+    business_transaction: str
+    process: str
+    level: str
+    """orchestration | nested | downstream | choreography"""
+    status: str
+    """not started | in flight | done | anomalous"""
+    started_at: int | None
+    ended_at: int | None
+    outcome: str | None
+    expectations: tuple[Expectation, ...] = ()
+
+
+@dataclass
+class Outcome:
+    state: dict | None
+    """The new state; None when the transaction leaves (or never entered) state."""
+    anomalies: list[AnomalyDetected] = field(default_factory=list)
+    round_trips: list[tuple[str, float]] = field(default_factory=list)
+    """(nested pair, seconds) for pairs this event joined."""
+    changed: bool = False
+    """Whether the state must be written back."""
+    relevant: bool = True
+    """False for events the catalog does not mention (kept nowhere)."""
+    duplicate: bool = False
+
+
+def anomaly_key(kind: str, process: str, key: str) -> str:
+    return f"{kind}|{process}|{key}"
+
+
+def anomaly_id(correlation_id: str, key: str) -> str:
+    return str(uuid.uuid5(_ANOMALY_IDS, f"{correlation_id}|{key}"))
+
+
+def new_state() -> dict:
+    return {FACTS: {}, REPORTED: [], ACTIVE: 0, COMPLETED: None, WAKE: NEVER}
+
+
+class Observer:
+    """The pure engine over one catalog. All methods take and return plain data."""
+
+    def __init__(self, catalog: Catalog, config: ObserverConfig | None = None):
+        self.catalog = catalog
+        self.config = config or ObserverConfig()
+
+    # ---- input --------------------------------------------------------------------------------
+
+    def on_event(self, state: dict | None, event: Event, now: int) -> Outcome:
+        """Record one fact; report what it proves late (a late reply, a late start, a late hop)."""
+        event_type = type(event).__name__
+        if event_type not in self.catalog.roles:
+            return Outcome(state, relevant=False)
+        state = state if state is not None else new_state()
+        facts = state[FACTS].setdefault(event_type, [])
+        if any(f[0] == event.event_id for f in facts):
+            return Outcome(state, duplicate=True)
+        keep = self.catalog.attributes.get(event_type)
+        attrs = {name: getattr(event, name, None) for name in keep} if keep else None
+        facts.append([event.event_id, event.occurred_at, event.causation_id, attrs])
+        state[ACTIVE] = max(now, state[ACTIVE], event.occurred_at)
+        state[COMPLETED] = None
+        # Only ticks move the clock that makes facts overdue; the event's own time only dates the report.
+        outcome = self._evaluate(state, event.correlation_id, now, detected_at=max(now, event.occurred_at))
+        outcome.round_trips = self._joined_round_trips(state, event_type, event)
+        outcome.changed = True
+        return outcome
+
+    def on_tick(self, state: dict, correlation_id: str, now: int) -> Outcome:
+        """Advance the clock: report what became overdue; let closed or idle transactions go."""
+        if now < state[WAKE]:
+            return Outcome(state)
+        outcome = self._evaluate(state, correlation_id, now)
+        outcome.changed = True
+        completed = state[COMPLETED]
+        if (completed is not None and now >= completed + self.config.retention_ms) \
+                or now >= state[ACTIVE] + self.config.idle_ms:
+            outcome.state = None
+        return outcome
+
+    # ---- derived views ------------------------------------------------------------------------
+
+    def expectations(self, state: dict) -> list[Expectation]:
+        """Every expectation the transaction's facts arm, in catalog order."""
+        facts: dict[str, list[list[Any]]] = state[FACTS]
+        found: list[Expectation] = []
+        for bt in self.catalog.transactions:
+            orch = bt.orchestration
+            if orch is not None:
+                for pair in orch.nested:
+                    found.extend(self._pair_expectations(bt.name, pair, facts))
+            for proc in bt.downstream:
+                triggers = facts.get(proc.trigger)
+                if not triggers:
+                    continue
+                trigger = min(triggers, key=lambda f: f[1])
+                started = _first_time(facts.get(proc.start))
+                found.append(Expectation(
+                    bt.name, proc.name, DOWNSTREAM_NOT_STARTED, proc.name,
+                    f"{proc.start} from {proc.owner} within {proc.start_within_ms} ms of {proc.trigger}",
+                    trigger[1], trigger[1] + proc.start_within_ms, started, trigger[0]))
+                if not proc.single_fact and started is not None:
+                    found.append(Expectation(
+                        bt.name, proc.name, DOWNSTREAM_NOT_COMPLETED, proc.name,
+                        f"{proc.completion} from {proc.owner} within {proc.complete_within_ms} ms of "
+                        f"{proc.trigger}",
+                        trigger[1], trigger[1] + proc.complete_within_ms,
+                        _first_time(facts.get(proc.completion)), trigger[0]))
+            chain = bt.choreography
+            if chain is not None:
+                reached = [self._hop_fact(hop, facts) for hop in chain.facts]
+                for index, hop in enumerate(chain.facts[:-1]):
+                    here = reached[index]
+                    if here is None:
+                        continue
+                    later = [f[1] for f in reached[index + 1:] if f is not None]
+                    following = chain.facts[index + 1]
+                    found.append(Expectation(
+                        bt.name, chain.name, CHAIN_STALLED, f"hop{index + 1}",
+                        f"{following.label} from {following.producer} within {hop.stall_after_ms} ms "
+                        f"of {hop.label}",
+                        here[1], here[1] + (hop.stall_after_ms or 0), min(later) if later else None, here[0]))
+        return found
+
+    def processes(self, state: dict, now: int) -> list[ProcessView]:
+        """The three-level tree of the transaction: every process its facts started."""
+        facts = state[FACTS]
+        grace = self.config.grace_ms
+        expectations = self.expectations(state)
+        reported = set(state[REPORTED])
+        views: list[ProcessView] = []
+
+        def status_of(mine: list[Expectation], ended: bool) -> str:
+            keys = {anomaly_key(e.kind, e.process, e.key) for e in mine}
+            if keys & reported or any(e.status(now, grace) in ("late", "overdue") for e in mine):
+                return "anomalous"
+            return "done" if ended else "in flight"
+
+        for bt in self.catalog.transactions:
+            orch = bt.orchestration
+            if orch is not None:
+                start = _first_time(facts.get(orch.trigger))
+                terminal = _first_of(facts, orch.terminal)
+                if start is not None or terminal is not None:
+                    views.append(ProcessView(bt.name, orch.name, "orchestration",
+                                             "done" if terminal else "in flight", start,
+                                             terminal[1] if terminal else None,
+                                             terminal[0] if terminal else None))
+                for pair in orch.nested:
+                    mine = [e for e in expectations if e.process == pair.name]
+                    if not mine:
+                        continue
+                    reply = _first_of(facts, pair.replies)
+                    requested = _first_time(facts.get(pair.request))
+                    views.append(ProcessView(bt.name, pair.name, "nested",
+                                             status_of(mine, reply is not None and requested is not None),
+                                             requested, reply[1] if reply else None,
+                                             reply[0] if reply else None, tuple(mine)))
+            for proc in bt.downstream:
+                mine = [e for e in expectations if e.process == proc.name]
+                if not mine:
+                    continue
+                done = _first_time(facts.get(proc.completion))
+                views.append(ProcessView(bt.name, proc.name, "downstream", status_of(mine, done is not None),
+                                         _first_time(facts.get(proc.start)), done,
+                                         proc.completion if done is not None else None, tuple(mine)))
+            chain = bt.choreography
+            if chain is not None:
+                reached = [self._hop_fact(hop, facts) for hop in chain.facts]
+                if any(reached):
+                    mine = [e for e in expectations if e.process == chain.name]
+                    outcome = _first_of(facts, chain.outcomes)
+                    started = min(f[1] for f in reached if f is not None)
+                    views.append(ProcessView(bt.name, chain.name, "choreography",
+                                             status_of(mine, outcome is not None), started,
+                                             outcome[1] if outcome else None,
+                                             outcome[0] if outcome else None, tuple(mine)))
+        return views
+
+    # ---- internals ----------------------------------------------------------------------------
+
+    def _pair_expectations(self, bt_name: str, pair, facts) -> list[Expectation]:
+        requests = facts.get(pair.request, [])
+        replies = [(name, f) for name in pair.replies for f in facts.get(name, [])]
+        found = []
+        request_ids = set()
+        for request in requests:
+            request_ids.add(request[0])
+            answered = [f[1] for _, f in replies if f[2] == request[0]]
+            found.append(Expectation(
+                bt_name, pair.name, NESTED_TIMEOUT, request[0],
+                f"{' | '.join(pair.replies)} from {pair.participant} within {pair.deadline_ms} ms of "
+                f"{pair.request}",
+                request[1], request[1] + pair.deadline_ms, min(answered) if answered else None, request[0]))
+        for name, reply in replies:
+            if reply[2] not in request_ids:
+                found.append(Expectation(
+                    bt_name, pair.name, REPLY_WITHOUT_REQUEST, reply[0],
+                    f"the {pair.request} that {name} answers (causation_id {reply[2]})",
+                    reply[1], reply[1] + self.config.orphan_grace_ms, None, reply[0]))
+        return found
+
+    @staticmethod
+    def _hop_fact(hop, facts) -> list[Any] | None:
+        matching = [f for name in hop.events for f in facts.get(name, [])
+                    if not hop.where or all((f[3] or {}).get(k) == v for k, v in hop.where)]
+        return min(matching, key=lambda f: f[1]) if matching else None
+
+    def _evaluate(self, state: dict, correlation_id: str, now: int, detected_at: int | None = None) -> Outcome:
+        detected_at = now if detected_at is None else detected_at
+        grace = self.config.grace_ms
+        reported: list[str] = state[REPORTED]
+        anomalies: list[AnomalyDetected] = []
+        wake = NEVER
+        still_open = False
+
+        def report(kind: str, exp: Expectation, expected: str) -> None:
+            key = anomaly_key(kind, exp.process, exp.key)
+            if key in reported:
+                return
+            reported.append(key)
+            anomalies.append(self._anomaly(correlation_id, key, kind, exp, expected, detected_at))
+
+        for exp in self.expectations(state):
+            status = exp.status(now, grace)
+            if status == "open":
+                still_open = True
+                wake = min(wake, exp.deadline + grace)
+            elif status == "overdue":
+                report(exp.kind, exp, exp.expected)
+            elif status == "late":
+                report(exp.kind, exp, exp.expected)
+                if exp.kind == NESTED_TIMEOUT:
+                    report(LATE_REPLY, exp, f"a reply within {exp.deadline - exp.since} ms; it came "
+                                            f"{exp.met_at - exp.deadline} ms after the deadline")
+        if not still_open and self._orchestrations_ended(state):
+            if state[COMPLETED] is None:
+                state[COMPLETED] = max(now, state[ACTIVE])
+            wake = min(wake, state[COMPLETED] + self.config.retention_ms)
+        else:
+            state[COMPLETED] = None
+        state[WAKE] = min(wake, state[ACTIVE] + self.config.idle_ms)
+        return Outcome(state, anomalies)
+
+    def _orchestrations_ended(self, state: dict) -> bool:
+        facts = state[FACTS]
+        for bt in self.catalog.transactions:
+            orch = bt.orchestration
+            if orch is not None and facts.get(orch.trigger) and not _first_of(facts, orch.terminal):
+                return False
+        return True
+
+    def _joined_round_trips(self, state: dict, event_type: str, event: Event) -> list[tuple[str, float]]:
+        trips = []
+        facts = state[FACTS]
+        for role in self.catalog.roles.get(event_type, ()):
+            if role.role not in ("request", "reply"):
+                continue
+            pair = self.catalog.nested_pair(role.process)
+            if role.role == "request":
+                request_id, requested_at = event.event_id, event.occurred_at
+                answers = [f for name in pair.replies for f in facts.get(name, []) if f[2] == request_id]
+            else:
+                request = next((f for f in facts.get(pair.request, []) if f[0] == event.causation_id), None)
+                if request is None:
+                    continue
+                requested_at = request[1]
+                answers = [f for name in pair.replies for f in facts.get(name, []) if f[2] == request[0]]
+            if len(answers) == 1:
+                trips.append((pair.name, max(0, answers[0][1] - requested_at) / 1000.0))
+        return trips
+
+    def _anomaly(self, correlation_id: str, key: str, kind: str, exp: Expectation, expected: str,
+                 now: int) -> AnomalyDetected:
+        the_id = anomaly_id(correlation_id, key)
+        return AnomalyDetected(
+            event_id=str(uuid.uuid5(_ANOMALY_IDS, f"event|{the_id}")),
+            correlation_id=correlation_id,
+            causation_id=exp.cause,
+            occurred_at=now,
+            anomaly_id=the_id,
+            kind=AnomalyKind(kind),
+            business_transaction=exp.business_transaction,
+            process=exp.process,
+            expected=expected,
+            since=exp.since,
+            deadline=exp.deadline,
+            detected_at=now,
+        )
+
+
+def _first_time(facts: list[list[Any]] | None) -> int | None:
+    return min(f[1] for f in facts) if facts else None
+
+
+def _first_of(facts: dict, names: Iterable[str]) -> tuple[str, int] | None:
+    """(event type, time) of the earliest fact of any of ``names``."""
+    seen = [(name, f[1]) for name in names for f in facts.get(name, [])]
+    return min(seen, key=lambda s: s[1]) if seen else None
+
+
+class ObserverState:
+    """Many transactions in a dict: the engine plus its keyed state, for tests, traces and benches."""
+
+    def __init__(self, observer: Observer):
+        self.observer = observer
+        self.states: dict[str, dict] = {}
+        self.now = 0
+
+    def event(self, event: Event, now: int | None = None) -> Outcome:
+        if now is not None:
+            self.now = max(self.now, now)
+        cid = event.correlation_id
+        outcome = self.observer.on_event(self.states.get(cid), event, self.now)
+        if outcome.relevant and outcome.state is not None:
+            self.states[cid] = outcome.state
+        return outcome
+
+    def tick(self, now: int) -> list[AnomalyDetected]:
+        self.now = max(self.now, now)
+        found: list[AnomalyDetected] = []
+        for cid in list(self.states):
+            outcome = self.observer.on_tick(self.states[cid], cid, self.now)
+            if outcome.state is None:
+                del self.states[cid]
+            found.extend(outcome.anomalies)
+        return found
+
+
+def in_flight(observer: Observer, states: Iterable[dict], now: int) -> tuple[dict[str, int], dict[tuple[str, str], float]]:
+    """Open transactions per business transaction, and the oldest open age (s) per process."""
+    counts: dict[str, int] = {bt.name: 0 for bt in observer.catalog.transactions}
+    oldest: dict[tuple[str, str], float] = {pair: 0.0 for pair in observer.catalog.process_names()}
+    for state in states:
+        if state[COMPLETED] is not None:
+            continue
+        open_here: set[str] = set()
+        for view in observer.processes(state, now):
+            if view.status == "in flight" and view.started_at is not None:
+                open_here.add(view.business_transaction)
+                key = (view.business_transaction, view.process)
+                oldest[key] = max(oldest[key], max(0, now - view.started_at) / 1000.0)
+        for name in open_here:
+            counts[name] += 1
+    return counts, oldest
+
+
+def default_observer() -> Observer:
+    from agents.catalog import build
+
+    return Observer(build(), ObserverConfig.from_env())
+
+
+__all__ = ["Observer", "ObserverConfig", "ObserverState", "Outcome", "Expectation", "ProcessView",
+           "anomaly_id", "default_observer", "in_flight"]
