@@ -10,12 +10,12 @@ from confluent_kafka import OFFSET_BEGINNING, TopicPartition
 from streams.codec import AvroCodec, DecodeError
 from streams.demo.facts import Facts
 from streams.kafka import consumer
-from topics import ALL_TOPICS, Topic, topic_name
+from topics import ALL_TOPICS, CLOCK, Topic, topic_name
 
 IGNORED_TYPES = frozenset({"ClockTicked"})
 
-OBSERVED_TOPICS: tuple[Topic, ...] = tuple(t for t in ALL_TOPICS if t.kind != "anomalies"
-                                           and not t.name.endswith(".clock"))
+OBSERVED_TOPICS: tuple[Topic, ...] = tuple(t for t in ALL_TOPICS if t.kind not in ("anomalies", "internal")
+                                           and t.events != (CLOCK,))
 """Commands and requests (for the requests' own timestamps), every owner's facts, every dead-letter topic."""
 
 

@@ -51,7 +51,7 @@ POPULAR_CLASS_SEAT_SHARE = 1 / 3
 """A popular (full) class has seats for this share of the bookings aimed at it."""
 EXHAUSTED_PACK_CREDITS = 2
 EXHAUSTED_PACK_BOOKINGS = 4
-"""A member with a nearly used pack tries this many bookings on EXHAUSTED_PACK_CREDITS credits."""
+"""A member with a nearly used pack tries about this many bookings, on credits for half of them."""
 
 
 @dataclass(frozen=True)
@@ -207,16 +207,16 @@ def plan_workload(config: WorkloadConfig, run_id: str | None = None, now: int | 
         booked.add((member, popular_classes[gym]))
         popular_bookings[popular_classes[gym]] += 1
         drafts.append((member, popular_classes[gym], FULL_CLASS))
-    exhausted_left = counts.get(EXHAUSTED_PACK, 0)
-    index = 0
-    while exhausted_left > 0:
+    exhausted = counts.get(EXHAUSTED_PACK, 0)
+    low_members = max(1, exhausted // EXHAUSTED_PACK_BOOKINGS) if exhausted else 0
+    for index in range(low_members):
+        tries = exhausted // low_members + (1 if index < exhausted % low_members else 0)
         gym = rng.choice(gym_ids)
-        member = Member(f"{gym}-lowpack-{index}", gym, "CLASS_PACK", credits=EXHAUSTED_PACK_CREDITS)
+        member = Member(f"{gym}-lowpack-{index}", gym, "CLASS_PACK",
+                        credits=max(1, tries * EXHAUSTED_PACK_CREDITS // EXHAUSTED_PACK_BOOKINGS))
         special.append(member)
-        for _ in range(min(EXHAUSTED_PACK_BOOKINGS, exhausted_left)):
+        for _ in range(tries):
             drafts.append((member.member_id, free_class(member.member_id, normal_classes[gym]), EXHAUSTED_PACK))
-            exhausted_left -= 1
-        index += 1
     for i in range(counts.get(NO_ENTITLEMENT, 0)):
         gym = rng.choice(gym_ids)
         member = Member(f"{gym}-walkin-{i}", gym, None)
