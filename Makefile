@@ -8,8 +8,9 @@ STAMP := $(VENV)/.installed
 
 .PHONY: install demo test test-unit stack-up stack-down bench clean
 
-$(STAMP): pyproject.toml
+$(STAMP): pyproject.toml .ci/debian-packages
 	@command -v $(PYTHON) >/dev/null || { echo "$(PYTHON) is required (Python 3.11)"; exit 1; }
+	scripts/install-debian-packages
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
 	$(BIN)/pip install --quiet -e '.[test]'

@@ -29,6 +29,9 @@ LAST_EVENT_TIMESTAMP = Gauge("opengym_last_event_timestamp_seconds",
                              "Wall-clock time the component last handled an event.", ["component"])
 TICKS = Counter("opengym_ticks_total", "Clock ticks handled.", ["component"])
 UP = Gauge("opengym_component_up", "1 while the component's worker runs.", ["component"])
+CONSUMER_LAG = Gauge("opengym_consumer_lag_messages",
+                     "Messages between the committed offset and the end of each input partition.",
+                     ["component", "topic", "partition"])
 
 # ---- the observer ----------------------------------------------------------------------------
 

@@ -1,0 +1,72 @@
+"""docker-compose.yml is valid (Debian's docker-compose 1.29 validates without an engine) and agrees
+with the catalog: every component has a worker service, names and metric ports agree everywhere."""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+from pathlib import Path
+
+import pytest
+import yaml
+
+from monitoring.metrics import METRIC_PORTS
+from topics import COMPONENTS
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+@pytest.fixture(scope="module")
+def compose() -> dict:
+    tool = shutil.which("docker-compose")
+    assert tool, "docker-compose is not installed (Debian: see .ci/debian-packages)"
+    result = subprocess.run([tool, "-f", str(ROOT / "docker-compose.yml"), "config"], capture_output=True,
+                            text=True, cwd=ROOT)
+    assert result.returncode == 0, result.stderr
+    return yaml.safe_load(result.stdout)
+
+
+def test_compose_has_the_infrastructure(compose):
+    assert {"kafka", "registry", "init", "prometheus", "alertmanager", "grafana"} <= set(compose["services"])
+
+
+def test_every_component_has_a_worker_service_running_it(compose):
+    for component in COMPONENTS:
+        service = compose["services"].get(component)
+        assert service is not None, f"no service for component {component}"
+        assert service["command"] == ["worker", component]
+        assert service["healthcheck"]["test"], component
+        targets = [v["target"] if isinstance(v, dict) else str(v).split(":")[1] for v in service.get("volumes", [])]
+        assert "/app/state" in targets, f"{component} keeps its state dir on a volume"
+
+
+def test_metric_ports_agree_between_code_compose_and_prometheus(compose):
+    scrape = yaml.safe_load((ROOT / "monitoring" / "prometheus" / "prometheus.yml").read_text())
+    targets = {
+        config["labels"]["component"]: config["targets"][0]
+        for job in scrape["scrape_configs"] if job["job_name"] == "opengym"
+        for config in job["static_configs"]
+    }
+    assert set(targets) == set(COMPONENTS) == set(METRIC_PORTS)
+    for component, port in METRIC_PORTS.items():
+        assert compose["services"][component]["environment"]["OPENGYM_METRICS_PORT"] == str(port)
+        assert targets[component] == f"{component}:{port}"
+
+
+def test_workers_wait_for_topics_and_schemas(compose):
+    init = compose["services"]["init"]
+    assert "opengym topics create" in " ".join(init["entrypoint"])
+    assert "opengym schemas register" in " ".join(init["entrypoint"])
+    for component in COMPONENTS:
+        depends = compose["services"][component]["depends_on"]
+        assert depends["init"]["condition"] == "service_completed_successfully"
+
+
+def test_the_broker_does_not_auto_create_topics(compose):
+    assert compose["services"]["kafka"]["environment"]["KAFKA_AUTO_CREATE_TOPICS_ENABLE"] == "false"
+
+
+def test_prometheus_loads_the_rules_it_is_given(compose):
+    volumes = compose["services"]["prometheus"]["volumes"]
+    sources = {str(v["source"] if isinstance(v, dict) else v).split(":")[0] for v in volumes}
+    assert any(s.endswith("monitoring/prometheus/alerts.yml") for s in sources)
