@@ -19,6 +19,12 @@ from streams.kafka import producer as make_producer
 from topics import topic_for_event, topic_name
 
 
+def driver_producer() -> Producer:
+    """A producer that partitions like the workers (murmur2, as Java and aiokafka do; librdkafka's
+    default CRC32 would put a booking on another partition than the components' tables expect)."""
+    return make_producer(partitioner="murmur2_random")
+
+
 class DriverTimeout(RuntimeError):
     """The system did not reach the expected state in time; the message says what is missing."""
 
@@ -50,7 +56,7 @@ class Driver:
                  codec: AvroCodec | None = None, expected_downstream: tuple[str, ...] = DOWNSTREAM_TYPES):
         self.plan = plan
         self.collector = collector
-        self.producer = producer or make_producer()
+        self.producer = producer or driver_producer()
         self.codec = codec or AvroCodec()
         self.expected_downstream = expected_downstream
         self.sent_bookings: list[str] = []

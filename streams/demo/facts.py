@@ -19,12 +19,16 @@ class Facts:
         self.by_id: dict[str, Event] = {}
         self.by_type: dict[str, list[Event]] = defaultdict(list)
         self.redelivered: Counter = Counter()
+        """type -> deliveries of an event_id seen before."""
+        self.deliveries: Counter = Counter()
+        """event_id -> how many times it was on a topic."""
         self.dead_letters: Counter = Counter()
         """component -> count of DeadLetter events on its topic."""
         self.extend(events)
 
     def add(self, event: Event) -> bool:
         """Keep ``event``; False when its event_id was seen already (a redelivery)."""
+        self.deliveries[event.event_id] += 1
         if event.event_id in self.by_id:
             self.redelivered[event.type_name] += 1
             return False

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
+import functools
 import os
-import re
 import signal
 import subprocess
 import sys
@@ -17,8 +17,40 @@ COMPONENTS = ("reservation", "entitlement", "tenant-billing", "attendance", "not
 
 OBSERVER = "correlation"
 
-READY = re.compile(r"\[\^Worker\]: Ready|Ready\b.*worker|worker.*\bready\b", re.IGNORECASE)
-"""What a worker's log says once it has started its agents (Faust logs ``[^Worker]: Ready``)."""
+FAST_RESTART_ENV = {"BROKER_SESSION_TIMEOUT": "10", "BROKER_HEARTBEAT_INTERVAL": "1"}
+"""Faust reads these from the environment. Its default session timeout (60 s) keeps a SIGKILLed
+worker in its consumer group for a minute, and the restarted one waits that long for partitions."""
+
+
+def group_id(component: str, topic_prefix: str) -> str:
+    """The consumer group of a component's Faust app: its app id (see ``streams.app.make_app``)."""
+    return f"{topic_prefix}opengym-{component}"
+
+
+@functools.lru_cache(maxsize=None)
+def _admin_for(bootstrap: str):
+    from streams.kafka import admin
+
+    return admin()
+
+
+def _admin():
+    from streams.settings import get_settings
+
+    return _admin_for(get_settings().bootstrap)
+
+
+def group_members(group: str, timeout: float = 5.0) -> list | None:
+    """Members of a STABLE consumer group that hold partitions; None while it is not stable."""
+    from confluent_kafka.admin import ConsumerGroupState
+
+    try:
+        description = _admin().describe_consumer_groups([group])[group].result(timeout)
+    except Exception:  # a group the coordinator does not know yet, or a coordinator moving
+        return None
+    if description.state != ConsumerGroupState.STABLE:
+        return None
+    return [m for m in description.members if m.assignment and m.assignment.topic_partitions]
 
 
 class WorkerFailed(RuntimeError):
@@ -85,8 +117,17 @@ class Worker:
         except OSError:
             return ""
 
+    @property
+    def group(self) -> str:
+        return group_id(self.component, self.env.get("OPENGYM_TOPIC_PREFIX", ""))
+
     def ready(self) -> bool:
-        return self.alive() and bool(READY.search(self.log_since_start()))
+        """Alive, and its consumer group is stable with this one worker holding the partitions
+        (a killed predecessor has left the group)."""
+        if not self.alive():
+            return False
+        members = group_members(self.group)
+        return members is not None and len(members) == 1
 
     def kill(self) -> None:
         """SIGKILL: no shutdown, no commit, no flush; what a crash looks like."""
@@ -125,6 +166,8 @@ class Supervisor:
         env = dict(os.environ)
         env.update({k: str(v) for k, v in self.env.items()})
         env["PYTHONUNBUFFERED"] = "1"
+        for name, value in FAST_RESTART_ENV.items():
+            env.setdefault(name, value)
         for component in self.components:
             own_env = dict(env)
             own_env.update({k: str(v) for k, v in self.env_per_component.get(component, {}).items()})
