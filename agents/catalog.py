@@ -1,7 +1,9 @@
 """OpenGym's process catalog: who owns which process, what each waits for, and for how long.
 
 Every duration can be overridden by environment, ``OPENGYM_<PROCESS>_<WHAT>_MS`` (for example
-``OPENGYM_INSTRUMENT_CONSUME_PROCESS_DEADLINE_MS=2000``); :func:`build` reads them when called.
+``OPENGYM_INSTRUMENT_CONSUME_PROCESS_DEADLINE_MS=2000``); :func:`build` reads them when called. The
+consume deadline defaults to Reservation's own, ``OPENGYM_BOOKING_TIMEOUT_MS``, counted like Reservation
+counts it: from ``BookClassRequested``.
 """
 
 from __future__ import annotations
@@ -21,7 +23,8 @@ def build() -> Catalog:
     consume = NestedPair(
         "InstrumentConsumeProcess", participant="entitlement",
         request="InstrumentConsumeRequested", replies=("InstrumentConsumed", "InstrumentConsumeDenied"),
-        deadline_ms=env_ms("INSTRUMENT_CONSUME_PROCESS_DEADLINE", 5 * SECOND),
+        deadline_ms=env_ms("INSTRUMENT_CONSUME_PROCESS_DEADLINE", env_ms("BOOKING_TIMEOUT", 5 * SECOND)),
+        deadline_from="trigger",
         doc="Consume one use of the member's class pack or unlimited membership; control returns.",
     )
     release = NestedPair(

@@ -42,6 +42,9 @@ class NestedPair:
     deadline_ms: int
     compensation: bool = False
     """True for a pair that undoes a step (it is not awaited by the forward path)."""
+    deadline_from: str = "request"
+    """``request``: the deadline runs from the request; ``trigger``: from the orchestration's trigger
+    (the owner gives the whole orchestration one deadline, as Reservation does)."""
     doc: str = ""
 
     @property

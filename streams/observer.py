@@ -179,8 +179,9 @@ class Observer:
         for bt in self.catalog.transactions:
             orch = bt.orchestration
             if orch is not None:
+                started = _first_time(facts.get(orch.trigger))
                 for pair in orch.nested:
-                    found.extend(self._pair_expectations(bt.name, pair, facts))
+                    found.extend(self._pair_expectations(bt.name, pair, facts, started))
             for proc in bt.downstream:
                 triggers = facts.get(proc.trigger)
                 if not triggers:
@@ -271,7 +272,7 @@ class Observer:
 
     # ---- internals ----------------------------------------------------------------------------
 
-    def _pair_expectations(self, bt_name: str, pair, facts) -> list[Expectation]:
+    def _pair_expectations(self, bt_name: str, pair, facts, triggered_at: int | None) -> list[Expectation]:
         requests = facts.get(pair.request, [])
         replies = [(name, f) for name in pair.replies for f in facts.get(name, [])]
         found = []
@@ -279,11 +280,12 @@ class Observer:
         for request in requests:
             request_ids.add(request[0])
             answered = [f[1] for _, f in replies if f[2] == request[0]]
+            since = triggered_at if pair.deadline_from == "trigger" and triggered_at is not None else request[1]
             found.append(Expectation(
                 bt_name, pair.name, NESTED_TIMEOUT, request[0],
                 f"{' | '.join(pair.replies)} from {pair.participant} within {pair.deadline_ms} ms of "
-                f"{pair.request}",
-                request[1], request[1] + pair.deadline_ms, min(answered) if answered else None, request[0]))
+                f"{pair.request if since == request[1] else 'the orchestration start'}",
+                since, since + pair.deadline_ms, min(answered) if answered else None, request[0]))
         for name, reply in replies:
             if reply[2] not in request_ids:
                 found.append(Expectation(

@@ -50,7 +50,8 @@ class Timing:
 
     step_ms: int = 20
     consume_deadline_ms: int = 5000
-    """The catalog's InstrumentConsumeProcess deadline; a late reply comes after it."""
+    """The catalog's InstrumentConsumeProcess deadline, counted from BookClassRequested like
+    Reservation counts it; a late reply comes after it."""
 
 
 def booking(booking_id: str, t0: int, scenario: str = CLEAN, timing: Timing = Timing()) -> list[Event]:
@@ -85,7 +86,7 @@ def booking(booking_id: str, t0: int, scenario: str = CLEAN, timing: Timing = Ti
                                                         booking_id=booking_id, member_id=member, class_id=klass,
                                                         reason="CREDITS_EXHAUSTED")]
     if scenario in (NESTED_TIMEOUT, LATE_REPLY):
-        gave_up = at(step + timing.consume_deadline_ms)
+        gave_up = at(timing.consume_deadline_ms)
         facts.append(ReservationRejected.new(caused_by=consume, occurred_at=gave_up, booking_id=booking_id,
                                              member_id=member, class_id=klass, reason="ENTITLEMENT_TIMEOUT"))
         if scenario == LATE_REPLY:

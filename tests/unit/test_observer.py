@@ -54,15 +54,16 @@ def test_clean_booking_reports_nothing_and_leaves_state_after_retention():
 
 
 def test_nested_timeout_is_reported_when_the_clock_passes_deadline_plus_grace_not_before():
+    """The consume deadline runs from BookClassRequested, as Reservation's own deadline does."""
     events = scenarios.booking("b-1", T0, scenarios.NESTED_TIMEOUT)
-    request = events[1]
-    deadline = request.occurred_at + build().nested_pair("InstrumentConsumeProcess").deadline_ms
+    booked, request = events[0], events[1]
+    deadline = booked.occurred_at + build().nested_pair("InstrumentConsumeProcess").deadline_ms
     state, found = run(events, ticks=(deadline + CONFIG.grace_ms - 1,))
     assert found == []
     found = state.tick(deadline + CONFIG.grace_ms)
     assert kinds(found) == [("NESTED_TIMEOUT", "InstrumentConsumeProcess")]
     anomaly = found[0]
-    assert (anomaly.since, anomaly.deadline, anomaly.detected_at) == (request.occurred_at, deadline,
+    assert (anomaly.since, anomaly.deadline, anomaly.detected_at) == (booked.occurred_at, deadline,
                                                                       deadline + CONFIG.grace_ms)
     assert anomaly.causation_id == request.event_id and anomaly.correlation_id == "b-1"
 

@@ -1,0 +1,99 @@
+"""Correlation: listens to every topic that carries a catalog fact, plus its own clock; emits
+AnomalyDetected on ``opengym.correlation.anomalies`` when a transaction deviates from its catalog entry,
+and nothing else: it observes, it never drives.
+
+State: one record per correlation id in the ``transactions`` table (the facts seen and the anomalies
+already reported; see :mod:`streams.observer`). Time: the ``ClockTicked`` messages its leader publishes
+to every partition of ``opengym.correlation.clock``; a tick on partition p touches only the
+transactions whose key lives on p, so every state write lands in its own changelog partition.
+
+Run: ``opengym worker correlation`` or ``faust -A agents.correlation worker -l info``.
+"""
+
+from __future__ import annotations
+
+import topics
+from agents.catalog import build
+from monitoring import metrics
+from streams.app import Runtime, env_float
+from streams.event import now_ms
+from streams.observer import Observer, ObserverConfig, Outcome, in_flight
+from topics import Topic, topic_for_event
+
+
+def observed_topics(catalog) -> tuple[Topic, ...]:
+    """Every contract topic that carries an event the catalog mentions, in catalog topic order."""
+    carriers = {topic_for_event(topic_avro_name(event)).name for event in catalog.events}
+    return tuple(t for t in topics.CONTRACT_TOPICS if t.name in carriers)
+
+
+def topic_avro_name(short_name: str) -> str:
+    from streams.models import BY_NAME
+
+    return BY_NAME[short_name].avro_name
+
+
+catalog = build()
+observer = Observer(catalog, ObserverConfig.from_env())
+SOURCES = observed_topics(catalog)
+OUTPUTS = (topics.CORRELATION_ANOMALIES, topics.CORRELATION_CLOCK, topics.DEAD_LETTERS["correlation"])
+"""Everything the observer may write to: its anomalies, its own clock ticks and its dead letters."""
+
+rt = Runtime("correlation", clock=topics.CORRELATION_CLOCK)
+app = rt.app
+transactions = rt.table("transactions")
+
+
+class Clock:
+    """The observer's time: the latest tick's ``now`` (0 until the first tick after a start)."""
+
+    now = 0
+
+
+clock = Clock()
+
+
+@rt.agent(*SOURCES, topics.CORRELATION_CLOCK,
+          accepts={name.rsplit(".", 1)[-1]: None for t in SOURCES for name in t.events})
+async def observe(event, message):
+    if event.type_name == "ClockTicked":
+        if event.component != rt.component:
+            return  # other components' ticks share their commands topics; only ours move our clock
+        clock.now = max(clock.now, event.now)
+        for key, state in rt.due(transactions, message.partition):
+            await settle(key, observer.on_tick(state, key, clock.now))
+        return
+    metrics.OBSERVED.labels(event.type_name).inc()
+    key = event.correlation_id
+    outcome = observer.on_event(transactions.get(key), event, clock.now)
+    if not outcome.relevant:
+        return
+    if outcome.duplicate:
+        metrics.DUPLICATES.labels(rt.component, event.type_name).inc()
+    for process, seconds in outcome.round_trips:
+        metrics.NESTED_ROUND_TRIP.labels(process).observe(seconds)
+    await settle(key, outcome)
+
+
+async def settle(key: str, outcome: Outcome) -> None:
+    # Publish before storing: a crash in between replays the input, which re-derives the same anomaly
+    # (same anomaly_id and event_id), so consumers dedupe it; the other order could lose it.
+    for anomaly in outcome.anomalies:
+        await rt.publish(anomaly)
+        metrics.ANOMALIES.labels(anomaly.kind.value, anomaly.business_transaction, anomaly.process).inc()
+    if not outcome.changed:
+        return
+    if outcome.state is None:
+        if key in transactions:
+            del transactions[key]
+    else:
+        transactions[key] = outcome.state
+
+
+@app.timer(env_float("OPENGYM_OBSERVER_GAUGE_INTERVAL", 5.0))
+async def export_gauges() -> None:
+    counts, oldest = in_flight(observer, list(transactions.values()), clock.now or now_ms())
+    for name, count in counts.items():
+        metrics.IN_FLIGHT.labels(name).set(count)
+    for (bt, process), age in oldest.items():
+        metrics.OLDEST_OPEN_SECONDS.labels(bt, process).set(age)

@@ -1,0 +1,195 @@
+"""The correlation agent under agent.test_context(): facts in, AnomalyDetected out, nothing else."""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+from types import SimpleNamespace
+
+import pytest
+from confluent_kafka.schema_registry import SchemaRegistryClient
+
+import agents.correlation as correlation
+import topics
+from monitoring import metrics
+from streams.app import partition_of
+from streams.bench import facts
+from streams.codec import AvroCodec
+from streams.models import ClockTicked, InstrumentGranted
+from topics import topic_for_event, topic_name
+
+T0 = 1_700_000_000_000
+
+
+@pytest.fixture
+def harness(monkeypatch):
+    """The observer agent with a recording sink, a mock registry and a changelog that goes nowhere."""
+    sent: list[tuple[str, bytes, bytes]] = []
+
+    async def sink(name, key, value, partition):
+        sent.append((name, key, value))
+
+    codec = AvroCodec(registry=SchemaRegistryClient.new_client({"url": f"mock://corr-{uuid.uuid4().hex}"}))
+    monkeypatch.setattr(correlation.rt, "sink", sink)
+    monkeypatch.setattr(correlation.rt, "_codec", codec)
+    monkeypatch.setattr(correlation.transactions, "send_changelog",
+                        lambda partition, key, value, **kw: SimpleNamespace(
+                            message=SimpleNamespace(partition=partition_of(key))))
+    monkeypatch.setattr(correlation.clock, "now", 0)
+    agent = correlation.app.agents["correlation.observe"]
+
+    class Harness:
+        def __init__(self, ctx):
+            self.ctx = ctx
+            self.sent = sent
+
+        async def fact(self, event, partition=None):
+            topic = topic_name(topic_for_event(event.avro_name))
+            await self.ctx.put(key=event.correlation_id.encode(), value=codec.encode(event, topic),
+                               partition=partition_of(event.correlation_id) if partition is None else partition)
+
+        async def tick(self, now, partition, component="correlation"):
+            tick = ClockTicked.new(correlation_id="clock", occurred_at=now, now=now, component=component)
+            await self.ctx.put(key=b"clock", value=codec.encode(tick, topic_name(topics.CORRELATION_CLOCK)),
+                               partition=partition)
+
+        async def raw(self, value: bytes, partition=0):
+            await self.ctx.put(key=b"junk", value=value, partition=partition)
+
+        def anomalies(self, correlation_id):
+            # The table outlives one test (module-level app), so look at this test's transaction only.
+            return [a for a in (codec.decode(value) for name, _, value in sent
+                                if name == topic_name(topics.CORRELATION_ANOMALIES))
+                    if a.correlation_id == correlation_id]
+
+    def run(scenario):
+        async def go():
+            async with agent.test_context() as ctx:
+                await scenario(Harness(ctx))
+        asyncio.run(go())
+        return sent
+
+    return SimpleNamespace(run=run, sent=sent, codec=codec)
+
+
+def booking_id() -> str:
+    return f"b-{uuid.uuid4().hex[:10]}"
+
+
+def test_nested_timeout_is_published_once_on_the_anomalies_topic(harness):
+    bid = booking_id()
+    seen = {}
+
+    async def scenario(h):
+        for event in facts.booking(bid, T0, facts.NESTED_TIMEOUT):
+            await h.fact(event)
+        await h.tick(T0 + 60_000, partition_of(bid))
+        await h.tick(T0 + 61_000, partition_of(bid))
+        seen["anomalies"] = h.anomalies(bid)
+
+    sent = harness.run(scenario)
+    assert [(a.kind.value, a.process, a.correlation_id) for a in seen["anomalies"]] == [
+        ("NESTED_TIMEOUT", "InstrumentConsumeProcess", bid)]
+    assert {name for name, _, _ in sent} == {topic_name(topics.CORRELATION_ANOMALIES)}
+    assert correlation.transactions[bid]["r"]
+
+
+def test_a_tick_touches_only_the_transactions_of_its_partition(harness):
+    bid = booking_id()
+    seen = {}
+
+    async def scenario(h):
+        for event in facts.booking(bid, T0, facts.NESTED_TIMEOUT):
+            await h.fact(event)
+        for partition in range(topics.PARTITIONS):
+            if partition != partition_of(bid):
+                await h.tick(T0 + 60_000, partition)
+        seen["before"] = h.anomalies(bid)
+        await h.tick(T0 + 60_000, partition_of(bid))
+        seen["after"] = h.anomalies(bid)
+
+    harness.run(scenario)
+    assert seen["before"] == [] and len(seen["after"]) == 1
+
+
+def test_other_components_ticks_do_not_move_the_observers_clock(harness):
+    bid = booking_id()
+    seen = {}
+
+    async def scenario(h):
+        for event in facts.booking(bid, T0, facts.NOTIFICATION_NEVER_STARTED):
+            await h.fact(event)
+        await h.tick(T0 + 3_600_000, partition_of(bid), component="reservation")
+        seen["anomalies"] = h.anomalies(bid)
+
+    harness.run(scenario)
+    assert seen["anomalies"] == [] and correlation.clock.now == 0
+
+
+def test_events_outside_the_catalog_are_counted_but_keep_no_state(harness):
+    granted = InstrumentGranted.new(correlation_id=f"member-{uuid.uuid4().hex[:6]}", instrument_id="i",
+                                    member_id="m", home_gym_id="g", kind="CLASS_PACK", credits=3)
+    before = metrics.OBSERVED.labels("InstrumentGranted")._value.get()
+
+    async def scenario(h):
+        await h.fact(granted)
+
+    sent = harness.run(scenario)
+    assert granted.correlation_id not in correlation.transactions
+    assert metrics.OBSERVED.labels("InstrumentGranted")._value.get() == before + 1
+    assert sent == []
+
+
+def test_redelivered_facts_change_nothing_and_count_as_duplicates(harness):
+    bid = booking_id()
+    events = facts.booking(bid, T0, facts.LATE_REPLY)
+    before = metrics.DUPLICATES.labels("correlation", "InstrumentConsumed")._value.get()
+    seen = {}
+
+    async def scenario(h):
+        for event in events + events:
+            await h.fact(event)
+        await h.tick(T0 + 60_000, partition_of(bid))
+        seen["anomalies"] = h.anomalies(bid)
+
+    harness.run(scenario)
+    assert sorted(a.kind.value for a in seen["anomalies"]) == ["LATE_REPLY", "NESTED_TIMEOUT"]
+    assert metrics.DUPLICATES.labels("correlation", "InstrumentConsumed")._value.get() == before + 1
+
+
+def test_clean_booking_records_the_nested_round_trip(harness):
+    bid = booking_id()
+    histogram = metrics.NESTED_ROUND_TRIP.labels("InstrumentConsumeProcess")
+    before = histogram._sum.get()
+
+    async def scenario(h):
+        for event in facts.booking(bid, T0, facts.CLEAN):
+            await h.fact(event)
+
+    sent = harness.run(scenario)
+    assert histogram._sum.get() == pytest.approx(before + 0.02)
+    assert sent == []
+
+
+def test_garbage_goes_to_the_observers_own_dead_letter_topic_and_the_stream_goes_on(harness):
+    bid = booking_id()
+    seen = {}
+
+    async def scenario(h):
+        await h.raw(b"not avro at all")
+        for event in facts.booking(bid, T0, facts.NESTED_TIMEOUT):
+            await h.fact(event)
+        await h.tick(T0 + 60_000, partition_of(bid))
+        seen["anomalies"] = h.anomalies(bid)
+
+    sent = harness.run(scenario)
+    assert {name for name, _, _ in sent} == {topic_name(topics.DEAD_LETTERS["correlation"]),
+                                             topic_name(topics.CORRELATION_ANOMALIES)}
+    assert len(seen["anomalies"]) == 1
+
+
+def test_the_observer_declares_only_its_own_topics_as_outputs():
+    own = {t.name for t in topics.ALL_TOPICS if t.owner == "correlation"}
+    assert {t.name for t in correlation.OUTPUTS} <= own
+    assert topics.CORRELATION_ANOMALIES in correlation.OUTPUTS
+    assert not set(correlation.OUTPUTS) & set(correlation.SOURCES)
