@@ -98,7 +98,12 @@ class Verdict:
 
     @property
     def reason(self) -> str:
-        return "; ".join(p.text for p in self.problems)
+        """Every problem, grouped by direction: "X cannot read data written with Y: a; b"."""
+        groups: dict[tuple[str, str], list[str]] = {}
+        for p in self.problems:
+            groups.setdefault((p.reader, p.writer), []).append(p.detail)
+        return "; ".join(f"{reader} cannot read data written with {writer}: {'; '.join(details)}"
+                         for (reader, writer), details in groups.items())
 
 
 # ---------------------------------------------------------------------------------------------- parsing

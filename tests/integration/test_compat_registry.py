@@ -8,6 +8,7 @@ must agree with our offline verdict (which tests/unit/test_compat_table.py holds
 from __future__ import annotations
 
 import json
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -23,7 +24,6 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "unit"))
 from test_compat_table import CASE_IDS, CASES, verdict  # noqa: E402
 
 REPO = Path(__file__).resolve().parents[2]
-OPENGYM = [sys.executable, "-m", "streams.cli"]
 
 
 @pytest.fixture(scope="module")
@@ -75,3 +75,163 @@ def test_apicurio_all_versions_endpoint_checks_every_version_even_at_a_plain_lev
     assert registry.test_compatibility(subject, new, "latest") is True
     assert registry.test_compatibility_all_versions(subject, new) is False
     assert registry.register_schema(subject, new) > 0
+
+
+# ------------------------------------------------------------------------- opengym schemas register | check
+
+def run_cli(capsys, *argv: str) -> tuple[int, str, str]:
+    from streams.cli import main
+
+    code = main(["schemas", *argv])
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+def lines_for(out: str, record: str) -> list[str]:
+    return [line for line in out.splitlines() if line.split()[1:2] and line.split()[1].endswith("-" + record)]
+
+
+@pytest.fixture
+def subject_prefix(stack, monkeypatch, unique) -> str:
+    """A topic prefix of our own, so the subjects this test registers are its alone."""
+    prefix = unique("schemas") + "."
+    monkeypatch.setenv("OPENGYM_TOPIC_PREFIX", prefix)
+    return prefix
+
+
+@pytest.fixture
+def schemas_copy(tmp_path) -> Path:
+    target = tmp_path / "schemas"
+    shutil.copytree(REPO / "schemas", target)
+    return target
+
+
+def edit_contract(schemas_dir: Path, relative: str, change) -> None:
+    path = schemas_dir / relative
+    schema = json.loads(path.read_text())
+    change(schema)
+    path.write_text(json.dumps(schema, indent=2))
+
+
+def registered_subjects(registry: SchemaRegistryClient, prefix: str) -> list[str]:
+    return [s for s in registry.get_subjects() if s.startswith(prefix)]
+
+
+def test_register_puts_every_contract_under_its_subjects_with_the_configured_level(
+        registry, subject_prefix, tmp_path, capsys):
+    from streams.commands.schemas import subjects_of
+    from streams.contracts import Contracts
+
+    config = tmp_path / "levels.json"
+    config.write_text(json.dumps({"default": "FULL_TRANSITIVE", "overrides": {
+        "opengym.reservation.events-opengym.reservation.ReservationRejected": "BACKWARD",
+        "opengym.streams.DeadLetter": "FORWARD_TRANSITIVE",
+        "opengym.finance.events-opengym.finance.PaymentFailed": "NONE",
+    }}))
+    code, out, err = run_cli(capsys, "register", "--config", str(config))
+    assert code == 0, err
+
+    subjects, _ = subjects_of(Contracts(REPO / "schemas"))
+    assert sorted(registered_subjects(registry, subject_prefix)) == sorted(s.name for s in subjects)
+    clock_subjects = [s.name for s in subjects if s.contract.name == "ClockTicked"]
+    assert len(clock_subjects) > 1, "ClockTicked travels on several topics, one subject each"
+    expected = {s.name: "FULL_TRANSITIVE" for s in subjects}
+    expected.update({s.name: "FORWARD_TRANSITIVE" for s in subjects if s.contract.name == "DeadLetter"})
+    expected[f"{subject_prefix}opengym.reservation.events-opengym.reservation.ReservationRejected"] = "BACKWARD"
+    expected[f"{subject_prefix}opengym.finance.events-opengym.finance.PaymentFailed"] = "NONE"
+    assert {name: registry.get_compatibility(name) for name in expected} == expected
+
+    code, out, err = run_cli(capsys, "register", "--config", str(config))
+    assert code == 0 and "version 1," in out and "version 2" not in out, "registering again changes nothing"
+
+
+@pytest.mark.parametrize("breakage, problem", [
+    (lambda path: path.write_text(path.read_text()[:-20]), "not valid JSON"),
+    (lambda path: path.write_text(path.read_text().replace('"type": "string"', '"type": "strnig"', 1)),
+     "strnig"),
+    (lambda path: path.write_text(json.dumps({k: v for k, v in json.loads(path.read_text()).items()
+                                              if k != "name"})), "the record has no name"),
+], ids=["bad-json", "unknown-type", "missing-name"])
+def test_malformed_contract_is_named_and_nothing_is_registered(
+        registry, subject_prefix, schemas_copy, capsys, breakage, problem):
+    broken = schemas_copy / "reservation" / "ReservationRejected.avsc"
+    breakage(broken)
+    code, out, err = run_cli(capsys, "register", "--schemas", str(schemas_copy))
+    assert code == 1
+    assert str(broken) in err and problem in err and "nothing was registered" in err, err
+    assert len(err.strip().splitlines()) == 1, f"one clear error, got: {err}"
+    assert registered_subjects(registry, subject_prefix) == []
+
+
+def test_check_against_the_registry_reports_ok_and_incompatible_and_register_refuses(
+        registry, subject_prefix, schemas_copy, capsys):
+    assert run_cli(capsys, "register")[0] == 0
+    code, out, err = run_cli(capsys, "check")
+    assert code == 0 and "0 INCOMPATIBLE" in out and "0 DISAGREE" in out, out + err
+
+    edit_contract(schemas_copy, "finance/PaymentFailed.avsc", lambda s: s["fields"].append(
+        {"name": "retry_after", "type": ["null", "long"], "default": None}))
+    edit_contract(schemas_copy, "reservation/ReservationRejected.avsc", lambda s: s["fields"].append(
+        {"name": "seats_left", "type": "int"}))
+    code, out, err = run_cli(capsys, "check", "--schemas", str(schemas_copy))
+    assert code == 1, out + err
+    [rejected] = lines_for(out, "opengym.reservation.ReservationRejected")
+    assert rejected.startswith("INCOMPATIBLE") and "field 'seats_left' (int) has no default" in rejected
+    [failed] = lines_for(out, "opengym.finance.PaymentFailed")
+    assert failed.startswith("OK")
+    assert "1 INCOMPATIBLE" in out and "0 DISAGREE" in out
+
+    code, out, err = run_cli(capsys, "register", "--schemas", str(schemas_copy))
+    assert code == 1 and "nothing was registered" in err
+    assert registry.get_versions(f"{subject_prefix}opengym.finance.events-opengym.finance.PaymentFailed") == [1]
+
+
+def git(repo: Path, *args: str) -> str:
+    return subprocess.run(["git", "-C", str(repo), "-c", "user.name=test", "-c", "user.email=test@example.com",
+                           *args], check=True, capture_output=True, text=True).stdout
+
+
+def test_check_against_a_git_ref_sees_every_version_in_its_history(tmp_path, capsys):
+    repo = tmp_path / "repo"
+    schemas = repo / "schemas"
+    for relative in ("finance/PaymentFailed.avsc", "reservation/ReservationRejected.avsc"):
+        (schemas / relative).parent.mkdir(parents=True, exist_ok=True)
+        shutil.copy(REPO / "schemas" / relative, schemas / relative)
+    git(repo, "init", "-q")
+    git(repo, "add", ".")
+    git(repo, "commit", "-q", "-m", "first contracts")
+    edit_contract(schemas, "finance/PaymentFailed.avsc", lambda s: s["fields"].append(
+        {"name": "retry_after", "type": "long", "default": 0}))
+    git(repo, "commit", "-q", "-am", "PaymentFailed gains retry_after, defaulted")
+
+    code, out, err = run_cli(capsys, "check", "--schemas", str(schemas), "--against", "HEAD")
+    assert code == 0, out + err
+    [failed] = lines_for(out, "opengym.finance.PaymentFailed")
+    assert failed.startswith("OK") and "against 2 version(s) in HEAD" in failed
+
+    # retry_after loses its default: fine against the latest version alone, not against the first one,
+    # which does not write retry_after
+    edit_contract(schemas, "finance/PaymentFailed.avsc", lambda s: s["fields"][-1].pop("default"))
+    shutil.copy(REPO / "schemas" / "finance" / "PaymentSettled.avsc", schemas / "finance" / "PaymentSettled.avsc")
+    code, out, err = run_cli(capsys, "check", "--schemas", str(schemas), "--against", "HEAD")
+    assert code == 1, out + err
+    [failed] = lines_for(out, "opengym.finance.PaymentFailed")
+    assert failed.startswith("INCOMPATIBLE") and "(FULL_TRANSITIVE)" in failed, failed
+    assert "field 'retry_after' (long) has no default and version 1 (" in failed, failed
+    assert "version 2 (" not in failed, "the latest version alone is compatible"
+    [settled] = lines_for(out, "opengym.finance.PaymentSettled")
+    assert settled.startswith("OK") and "new: no history in HEAD" in settled
+    [rejected] = lines_for(out, "opengym.reservation.ReservationRejected")
+    assert rejected.startswith("OK")
+    assert "1 INCOMPATIBLE" in out
+
+    config = schemas / "compatibility.json"
+    config.write_text(json.dumps({"default": "FULL_TRANSITIVE",
+                                  "overrides": {"opengym.finance.PaymentFailed": "FULL"}}))
+    code, out, err = run_cli(capsys, "check", "--schemas", str(schemas), "--against", "HEAD")
+    assert code == 0 and "0 INCOMPATIBLE" in out, out + err
+    [failed] = lines_for(out, "opengym.finance.PaymentFailed")
+    assert failed.startswith("OK") and "(FULL, against 1 version(s) in HEAD)" in failed, failed
+
+    code, out, err = run_cli(capsys, "check", "--schemas", str(schemas), "--against", "no-such-ref")
+    assert code == 1 and "no-such-ref" in err
