@@ -16,6 +16,7 @@ COMMAND_MODULES = (
     "streams.commands.contracts",
     "streams.commands.produce",
     "streams.commands.consume",
+    "streams.commands.worker",
     "streams.commands.schemas",
     "streams.commands.demo",
 )

@@ -1,0 +1,370 @@
+"""The runtime every OpenGym component runs on: one Faust app per component, Avro in and out.
+
+A component module does this and nothing more::
+
+    rt = Runtime("reservation", clock=topics.RESERVATION_COMMANDS)
+    app = rt.app                                   # `faust -A agents.reservation worker -l info`
+    bookings = rt.table("bookings")                # str key -> JSON state; changelog keyed like the topics
+
+    @rt.agent(topics.RESERVATION_COMMANDS, accepts={"BookClassRequested": check_booking})
+    async def orchestrate(event, message):         # a decoded event that passed its contract check
+        await rt.step(bookings, event.correlation_id, event, logic.on_event, now=rt.now())
+
+The API, all of it:
+
+- ``Runtime(component, clock=None)``: the Faust app (id ``<prefix>opengym-<component>``, broker and
+  prefix from settings, ``topics.PARTITIONS`` partitions, store ``memory://`` or ``rocksdict://`` when
+  ``OPENGYM_STORE=rocksdict``, web server off). With ``clock=<topic>`` a leader-only timer publishes a
+  ``ClockTicked`` to every partition of that topic every ``OPENGYM_TICK_INTERVAL`` seconds (default 1).
+- ``rt.table(name)``: a Faust table of JSON states keyed by str. Its changelog is partitioned by the
+  key (``use_partitioner``), exactly as the topics are, so state written while handling a tick or a
+  repartitioned event lands in the changelog partition its key belongs to.
+- ``@rt.agent(*topics, accepts={type name: check})``: one ``concurrency=1`` agent over those topics,
+  read as raw bytes. Each message is decoded with :class:`AvroCodec`; an undecodable one, an event type
+  not in ``accepts`` (``ClockTicked`` is accepted on the clock topic) or one whose ``check(event)``
+  returns a reason goes to the component's dead-letter topic and the stream goes on. The handler gets
+  ``(event, message)``; metrics in, latency and last-event time are counted around it.
+- ``await rt.step(table, key, event, logic, **kwargs)``: dedupe by event_id (the processed ids live in
+  the state record, so the dedupe is atomic with the state change), call the pure
+  ``logic(state, event, **kwargs) -> (new_state, [events])``, publish the events, then store the state
+  (publish first: a crash in between replays the event, which re-emits the same derived event ids).
+- ``await rt.publish(event, topic=None)``: Avro-encode to the event's catalog topic (contract topics
+  first, then the component's internal ones), keyed by the topic's key field (``correlation_id``
+  unless the catalog says otherwise).
+- ``await rt.forward(message, event, topic)``: the same bytes, re-keyed by ``topic.key``: the
+  repartitioning step that moves a request to the partition that owns its state.
+- ``rt.due(table, partition)``: the keys of ``table`` that belong to ``partition`` (what a tick on
+  that partition may touch); ``rt.outcome(name)``: count a business outcome; ``rt.now()``.
+- ``rt.sink``: the coroutine that writes bytes to Kafka; agent tests replace it with a recorder,
+  and ``rt.codec`` with one on a ``mock://`` registry.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import time
+import uuid
+from pathlib import Path
+from typing import Any, Awaitable, Callable, Iterable
+
+import faust
+from aiokafka.partitioner import murmur2
+
+import topics
+from monitoring import metrics
+from streams.codec import AvroCodec, DecodeError, EncodeError
+from streams.event import Event, now_ms
+from streams.models import ClockTicked, DeadLetter
+from streams.settings import get_settings
+from topics import Topic, topic_name
+
+APP_VERSION = 1
+"""Faust app version. Changing it resets the internal topics and tables: bump only deliberately."""
+
+HANDLER_ERROR = "HANDLER_ERROR"
+"""Dead-letter kind for an event that decoded and passed its checks but made the handler raise."""
+
+SEEN_LIMIT = 64
+"""How many processed event ids a state record keeps for dedupe (the newest ones)."""
+
+Check = Callable[[Event], "str | None"]
+Logic = Callable[..., "tuple[dict | None, list[Event]]"]
+Sink = Callable[[str, bytes, bytes, "int | None"], Awaitable[None]]
+
+log = logging.getLogger("opengym.app")
+
+
+def partition_of(key: str, partitions: int = topics.PARTITIONS) -> int:
+    """The partition a key lands on with the Java/aiokafka default partitioner (murmur2)."""
+    return (murmur2(key.encode()) & 0x7FFFFFFF) % partitions
+
+
+def store_url() -> str:
+    store = os.environ.get("OPENGYM_STORE", "memory").strip().lower()
+    if store in ("", "memory"):
+        return "memory://"
+    if store == "rocksdict":
+        return "rocksdict://"
+    raise ValueError(f"OPENGYM_STORE={store!r}: use memory or rocksdict")
+
+
+def tick_interval() -> float:
+    return float(os.environ.get("OPENGYM_TICK_INTERVAL", "1.0"))
+
+
+def make_app(component: str) -> faust.App:
+    settings = get_settings()
+    app_id = f"{settings.topic_prefix}opengym-{component}"
+    datadir = Path(settings.home) / "faust" / app_id
+    datadir.mkdir(parents=True, exist_ok=True)
+    return faust.App(
+        app_id,
+        broker=f"kafka://{settings.bootstrap}",
+        store=store_url(),
+        topic_partitions=topics.PARTITIONS,
+        topic_replication_factor=1,
+        version=APP_VERSION,
+        autodiscover=False,
+        web_enabled=False,
+        datadir=str(datadir),
+        consumer_auto_offset_reset="earliest",
+        producer_acks=-1,
+        broker_commit_interval=1.0,
+        table_standby_replicas=0,
+    )
+
+
+def remember(state: dict, event_id: str) -> dict:
+    seen = [*state.get("seen", ()), event_id][-SEEN_LIMIT:]
+    return {**state, "seen": seen}
+
+
+def _home_topics(avro_name: str, component: str) -> Topic:
+    """Contract topic first (one carrier), else this component's internal topic that carries it."""
+    for candidates in (topics.CONTRACT_TOPICS, tuple(t for t in topics.INTERNAL_TOPICS if t.owner == component)):
+        carriers = [t for t in candidates if avro_name in t.events]
+        if len(carriers) == 1:
+            return carriers[0]
+    raise LookupError(f"{avro_name}: no single topic carries it; name the topic explicitly")
+
+
+class Runtime:
+    """One component's Faust app plus the codec, dead-lettering, dedupe, metrics and clock around it."""
+
+    def __init__(self, component: str, *, clock: Topic | None = None):
+        if component not in metrics.METRIC_PORTS:
+            raise ValueError(f"unknown component {component!r}")
+        self.component = component
+        self.app = make_app(component)
+        self.clock = clock
+        self._codec: AvroCodec | None = None
+        self._faust_topics: dict[str, faust.types.TopicT] = {}
+        self._mispartitioned_seen = False
+        self.sink: Sink = self._send_to_kafka
+        self.app.task(self._on_worker_start)
+        if clock is not None:
+            self.app.timer(tick_interval(), on_leader=True, name=f"{component}.clock")(self._publish_ticks)
+
+    # ---- wiring ---------------------------------------------------------------------------------
+
+    @property
+    def codec(self) -> AvroCodec:
+        if self._codec is None:
+            self._codec = AvroCodec()
+        return self._codec
+
+    @codec.setter
+    def codec(self, codec: AvroCodec) -> None:
+        self._codec = codec
+
+    def table(self, name: str) -> faust.Table:
+        schema = faust.Schema(key_type=str, key_serializer="raw", value_serializer="json")
+        return self.app.Table(name, schema=schema, partitions=topics.PARTITIONS, use_partitioner=True)
+
+    def _faust_topic(self, runtime_name: str):
+        found = self._faust_topics.get(runtime_name)
+        if found is None:
+            found = self.app.topic(runtime_name, key_type=bytes, value_type=bytes, key_serializer="raw",
+                                   value_serializer="raw")
+            self._faust_topics[runtime_name] = found
+        return found
+
+    async def _on_worker_start(self) -> None:
+        port = metrics.serve(self.component)
+        log.info("%s worker started (app %s, metrics on %s)", self.component, self.app.conf.id,
+                 port if port else "no port")
+
+    def now(self) -> int:
+        return now_ms()
+
+    # ---- consuming ------------------------------------------------------------------------------
+
+    def agent(self, *sources: Topic, accepts: dict[str, Check | None]):
+        """Decorate ``async def handler(event, message)``: decode, check, dead-letter, then call it."""
+        names = [topic_name(t) for t in sources]
+        accepted = dict(accepts)
+        if self.clock is not None and self.clock in sources:
+            accepted.setdefault("ClockTicked", None)
+        channel = self.app.topic(*names, key_type=bytes, value_type=bytes, key_serializer="raw",
+                                 value_serializer="raw")
+
+        def decorate(handler: Callable[[Event, Any], Awaitable[None]]):
+            async def consume(stream):
+                async for record in stream.events():
+                    await self.handle(record.message, handler, accepted)
+
+            self.app.agent(channel, name=f"{self.component}.{handler.__name__}", concurrency=1)(consume)
+            return handler
+
+        return decorate
+
+    async def handle(self, message, handler, accepted: dict[str, Check | None]) -> None:
+        started = time.perf_counter()
+        try:
+            event = self.codec.decode(message.value)
+        except DecodeError as exc:
+            await self.dead_letter(message, exc.kind, exc.reason)
+            return
+        kind = event.type_name
+        if kind not in accepted:
+            await self.dead_letter(message, DecodeError.CONTRACT_VIOLATION,
+                                   f"{kind} does not belong on {message.topic} (this topic carries "
+                                   f"{', '.join(sorted(accepted))})", event)
+            return
+        check = accepted[kind]
+        reason = check(event) if check is not None else None
+        if reason:
+            await self.dead_letter(message, DecodeError.CONTRACT_VIOLATION, f"{kind}: {reason}", event)
+            return
+        self._notice_partitioning(message, kind)
+        metrics.EVENTS_IN.labels(self.component, kind).inc()
+        if kind == "ClockTicked":
+            metrics.TICKS.labels(self.component).inc()
+        try:
+            await handler(event, message)
+        except Exception as exc:  # a poison event must not stop the partition; it is dead-lettered
+            log.exception("%s: handling %s failed", self.component, kind)
+            await self.dead_letter(message, HANDLER_ERROR, f"{kind}: {type(exc).__name__}: {exc}", event)
+            return
+        metrics.HANDLER_SECONDS.labels(self.component, kind).observe(time.perf_counter() - started)
+        metrics.LAST_EVENT_TIMESTAMP.labels(self.component).set(time.time())
+
+    def _notice_partitioning(self, message, kind: str) -> None:
+        # Co-partitioning needs every producer to use the murmur2 partitioner (Java's and aiokafka's
+        # default). librdkafka's default is CRC32: say so once, loudly, instead of failing subtly.
+        if self._mispartitioned_seen or message.key is None or kind == "ClockTicked":
+            return
+        try:
+            key = message.key.decode()
+        except UnicodeDecodeError:
+            return
+        if partition_of(key) != message.partition:
+            self._mispartitioned_seen = True
+            log.warning("%s: %s key %r arrived on partition %s of %s, murmur2 says %s; producers must use "
+                        "partitioner=murmur2_random (see docs/notes/components.md)", self.component, kind,
+                        key, message.partition, message.topic, partition_of(key))
+
+    # ---- state ----------------------------------------------------------------------------------
+
+    async def step(self, table, key: str, event: Event, logic: Logic, **kwargs: Any) -> list[Event]:
+        state = table.get(key)
+        if state is not None and event.event_id in state.get("seen", ()):
+            metrics.DUPLICATES.labels(self.component, event.type_name).inc()
+            return []
+        new_state, emitted = logic(state, event, **kwargs)
+        for out in emitted:
+            await self.publish(out)
+        if new_state is not None:
+            table[key] = remember(new_state, event.event_id)
+        return emitted
+
+    def due(self, table, partition: int) -> list[tuple[str, dict]]:
+        return [(key, state) for key, state in list(table.items()) if partition_of(key) == partition]
+
+    def outcome(self, name: str) -> None:
+        metrics.OUTCOMES.labels(self.component, name).inc()
+
+    # ---- producing ------------------------------------------------------------------------------
+
+    async def publish(self, event: Event, topic: Topic | None = None, partition: int | None = None) -> None:
+        topic = topic or _home_topics(event.avro_name, self.component)
+        name = topic_name(topic)
+        key = str(getattr(event, topic.key, None) or event.correlation_id)
+        try:
+            value = self.codec.encode(event, name)
+        except EncodeError:
+            log.exception("%s: cannot encode %s", self.component, event.type_name)
+            raise
+        await self.sink(name, key.encode(), value, partition)
+        metrics.EVENTS_OUT.labels(self.component, event.type_name).inc()
+
+    async def forward(self, message, event: Event, topic: Topic) -> None:
+        await self.sink(topic_name(topic), str(getattr(event, topic.key)).encode(), message.value, None)
+        metrics.EVENTS_OUT.labels(self.component, event.type_name).inc()
+
+    async def dead_letter(self, message, kind: str, reason: str, event: Event | None = None) -> None:
+        key = message.key
+        correlation = event.correlation_id if event is not None else (
+            key.decode(errors="replace") if key else f"{message.topic}/{message.partition}/{message.offset}")
+        letter = DeadLetter.new(
+            correlation_id=correlation,
+            event_id=str(uuid.uuid5(uuid.NAMESPACE_URL,
+                                    f"dlq/{self.component}/{message.topic}/{message.partition}/{message.offset}")),
+            component=self.component, source_topic=str(message.topic), source_partition=int(message.partition),
+            source_offset=int(message.offset), error_kind=kind, reason=reason[:2000],
+            key=key, payload=message.value,
+        )
+        log.warning("%s: dead letter from %s[%s]@%s: %s: %s", self.component, message.topic,
+                    message.partition, message.offset, kind, reason)
+        await self.publish(letter, topics.DEAD_LETTERS[self.component])
+        metrics.DEAD_LETTERS.labels(self.component, kind).inc()
+
+    async def _send_to_kafka(self, name: str, key: bytes, value: bytes, partition: int | None) -> None:
+        await self._faust_topic(name).send(key=key, value=value, partition=partition)
+
+    async def _publish_ticks(self) -> None:
+        now = now_ms()
+        try:
+            for partition in range(self.clock.partitions):
+                tick = ClockTicked.new(correlation_id="clock", occurred_at=now, now=now, component=self.component)
+                await self.publish(tick, self.clock, partition=partition)
+        except Exception:  # a missed tick only delays deadlines by one interval; never crash the worker
+            log.exception("%s: publishing clock ticks failed", self.component)
+
+
+def positive(field: str) -> Check:
+    def check(event: Event) -> str | None:
+        value = getattr(event, field)
+        return None if value is not None and value > 0 else f"{field} must be > 0, got {value}"
+    return check
+
+
+def correlates_by(field: str) -> Check:
+    """The contract that an event's correlation id is its ``field`` (e.g. booking_id)."""
+    def check(event: Event) -> str | None:
+        value = getattr(event, field)
+        if not value:
+            return f"{field} must not be empty"
+        if event.correlation_id != value:
+            return f"correlation_id {event.correlation_id!r} must equal {field} {value!r}"
+        return None
+    return check
+
+
+def all_of(*checks: Check) -> Check:
+    def check(event: Event) -> str | None:
+        for one in checks:
+            reason = one(event)
+            if reason:
+                return reason
+        return None
+    return check
+
+
+def non_empty(*fields: str) -> Check:
+    def check(event: Event) -> str | None:
+        for field in fields:
+            if not getattr(event, field):
+                return f"{field} must not be empty"
+        return None
+    return check
+
+
+def env_float(name: str, default: float) -> float:
+    raw = os.environ.get(name)
+    return default if raw in (None, "") else float(raw)
+
+
+def env_int(name: str, default: int) -> int:
+    raw = os.environ.get(name)
+    return default if raw in (None, "") else int(raw)
+
+
+def share_of(key: str, salt: str = "") -> float:
+    """A stable number in [0, 1) for a key: deterministic choices (delays, failures) reruns agree on."""
+    return (uuid.uuid5(uuid.NAMESPACE_OID, f"{salt}/{key}").int % 1_000_000) / 1_000_000
+
+
+def in_partitions(keys: Iterable[str], partition: int) -> list[str]:
+    return [k for k in keys if partition_of(k) == partition]
