@@ -179,46 +179,48 @@ def check(new: Version, registered: Sequence[Version], level: Level) -> Verdict:
     return Verdict(level, tuple(problems), tuple(v.label for v in against))
 
 
-def check_pair(reader: Version, writer: Version) -> list[Problem]:
-    """Every reason the reader cannot read what the writer writes (empty when it can)."""
+def check_pair(reader: Version, writer: Version, prefix: str = "") -> list[Problem]:
+    """Every reason the reader cannot read what the writer writes (empty when it can).
+
+    ``prefix`` is the field path of these schemas inside an enclosing record (for union branches)."""
     result = ReaderWriterCompatibilityChecker().get_compatibility(reader.schema, writer.schema)
     if result.compatibility is not SchemaCompatibilityType.incompatible:
         return []
     if not (isinstance(reader.schema, avro.schema.RecordSchema) and isinstance(writer.schema, avro.schema.RecordSchema)):
-        return _problems(reader, writer, result, field_location="/")
+        return _problems(reader, writer, result, "/", prefix=prefix)
     # The checker merges sibling findings into sets that lose which message goes with which location,
     # so ask it again field by field: each field's findings then stay together.
     problems: list[Problem] = []
     if "/name" in result.locations and SchemaIncompatibilityType.name_mismatch in result.incompatibilities:
         problems.append(_problem(reader, writer, SchemaIncompatibilityType.name_mismatch,
-                                 _message_for(result, "expected: "), "/name"))
+                                 _message_for(result, "expected: "), "/name", prefix=prefix))
     for index, reader_field in enumerate(reader.schema.fields):
         field_location = f"/fields/{index}"
         writer_field = lookup_writer_field(writer_schema=writer.schema, reader_field=reader_field)
         if writer_field is None:
             if field_location in result.locations or f"{field_location}/type" in result.locations:
                 problems.append(_problem(reader, writer, SchemaIncompatibilityType.reader_field_missing_default_value,
-                                         reader_field.name, field_location))
+                                         reader_field.name, field_location, prefix=prefix))
             continue
         field_result = ReaderWriterCompatibilityChecker().get_compatibility(
             reader_field.type, writer_field.type, "type", ["/", "fields", str(index)])
         if field_result.compatibility is SchemaCompatibilityType.incompatible:
-            problems += _problems(reader, writer, field_result, field_location, writer_field.type)
-    return problems or _problems(reader, writer, result, field_location="/")
+            problems += _problems(reader, writer, field_result, field_location, writer_field.type, prefix)
+    return problems or _problems(reader, writer, result, "/", prefix=prefix)
 
 
 def _message_for(result: SchemaCompatibilityResult, prefix: str) -> str:
     return next((m for m in sorted(result.messages) if m.startswith(prefix) and "found:" not in m), prefix)
 
 
-def _problems(reader: Version, writer: Version, result: SchemaCompatibilityResult,
-              field_location: str, writer_field_type: avro.schema.Schema | None = None) -> list[Problem]:
+def _problems(reader: Version, writer: Version, result: SchemaCompatibilityResult, field_location: str,
+              writer_field_type: avro.schema.Schema | None = None, prefix: str = "") -> list[Problem]:
     kinds = list(dict.fromkeys(result.incompatibilities))
     locations = sorted(result.locations)
     if len(result.messages) == 1 and len(locations) == 1 and len(kinds) == 1:
         location = locations[0] if locations[0].startswith(field_location) else field_location
-        return [_problem(reader, writer, kinds[0], next(iter(result.messages)), location, writer_field_type)]
-    return [_problem(reader, writer, _kind_of(message, kinds), message, field_location, writer_field_type)
+        return [_problem(reader, writer, kinds[0], next(iter(result.messages)), location, writer_field_type, prefix)]
+    return [_problem(reader, writer, _kind_of(message, kinds), message, field_location, writer_field_type, prefix)
             for message in sorted(result.messages)]
 
 
@@ -241,9 +243,10 @@ def _kind_of(message: str, kinds: list[SchemaIncompatibilityType]) -> SchemaInco
 _TYPE_MISMATCH = re.compile(r"reader type: (\w+) not compatible with writer type: (\w+)")
 
 
-def _problem(reader: Version, writer: Version, kind: SchemaIncompatibilityType, message: str,
-             location: str, writer_field_type: avro.schema.Schema | None = None) -> Problem:
+def _problem(reader: Version, writer: Version, kind: SchemaIncompatibilityType, message: str, location: str,
+             writer_field_type: avro.schema.Schema | None = None, prefix: str = "") -> Problem:
     path, node = _walk(reader.schema, location)
+    path = ".".join(p for p in (prefix, path) if p)
     where = f"field '{path}'" if path else f"record {reader.schema.fullname}"
     R, W = reader.label, writer.label
     if kind is SchemaIncompatibilityType.reader_field_missing_default_value:
@@ -264,6 +267,9 @@ def _problem(reader: Version, writer: Version, kind: SchemaIncompatibilityType, 
     elif kind is SchemaIncompatibilityType.missing_union_branch:
         branch = message.rsplit(" ", 1)[-1].lower()
         detail = f"{where}: {W} can write {branch}, which {describe(node)} in {R} does not accept"
+        inner = _named_branch_problems(reader, writer, node, writer_field_type, location, path)
+        if inner:
+            detail = "; ".join(p.detail for p in inner)
     elif kind is SchemaIncompatibilityType.missing_enum_symbols:
         try:
             symbols = ", ".join(sorted(ast.literal_eval(message)))
@@ -284,6 +290,26 @@ def _problem(reader: Version, writer: Version, kind: SchemaIncompatibilityType, 
     else:
         detail = f"{where}: {message}"
     return Problem(R, W, kind.name, location, detail)
+
+
+def _named_branch_problems(reader: Version, writer: Version, reader_node: avro.schema.Schema,
+                           writer_field_type: avro.schema.Schema | None, location: str,
+                           path: str) -> list[Problem]:
+    """Why a writer's named type (a record in a union, say) cannot be read by the reader's branch of
+    the same name: the checker only says the union lacks it, which hides the field at fault."""
+    last = location.rsplit("/", 1)[-1]
+    writer_branch = writer_field_type
+    if isinstance(writer_field_type, avro.schema.UnionSchema):
+        if not last.isdigit():
+            return []
+        writer_branch = writer_field_type.schemas[int(last)]
+    reader_branches = reader_node.schemas if isinstance(reader_node, avro.schema.UnionSchema) else [reader_node]
+    if not isinstance(writer_branch, avro.schema.RecordSchema):
+        return []
+    for branch in reader_branches:
+        if isinstance(branch, avro.schema.RecordSchema) and branch.name == writer_branch.name:
+            return check_pair(Version(reader.label, branch), Version(writer.label, writer_branch), prefix=path)
+    return []
 
 
 def _walk(schema: avro.schema.Schema, location: str) -> tuple[str, avro.schema.Schema]:

@@ -80,9 +80,15 @@ def test_apicurio_all_versions_endpoint_checks_every_version_even_at_a_plain_lev
 # ------------------------------------------------------------------------- opengym schemas register | check
 
 def run_cli(capsys, *argv: str) -> tuple[int, str, str]:
-    from streams.cli import main
+    """`opengym schemas <argv>` in this process, with only the schemas group registered."""
+    import argparse
 
-    code = main(["schemas", *argv])
+    from streams.commands import schemas as schemas_command
+
+    parser = argparse.ArgumentParser(prog="opengym")
+    schemas_command.register(parser.add_subparsers(dest="command", required=True))
+    args = parser.parse_args(["schemas", *argv])
+    code = args.handler(args)
     out, err = capsys.readouterr()
     return code, out, err
 

@@ -143,7 +143,7 @@ CASES: tuple[Case, ...] = (
          rec(f("address", ADDRESS_INT_NUMBER)), False, True, "address.number"),
     pair("nullable nested record gains a field without a default",
          rec(f("address", ["null", ADDRESS], default=None)),
-         rec(f("address", ["null", ADDRESS_WITH_ZIP], default=None)), False, True, "address"),
+         rec(f("address", ["null", ADDRESS_WITH_ZIP], default=None)), False, True, "address.zip"),
     # arrays and maps
     pair("array items promoted int to long", rec(f("xs", {"type": "array", "items": "int"})),
          rec(f("xs", {"type": "array", "items": "long"})), True, False, "xs[]"),
