@@ -10,7 +10,7 @@ The same table runs against the real registry in tests/integration/test_compat_r
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import pytest
 
@@ -44,7 +44,6 @@ class Case:
     reason: str = ""
     """Words an INCOMPATIBLE verdict of this case must contain (the field or symbol at fault);
     alternatives separated by ``|`` (a rename names the new field one way and the old one the other)."""
-    registry_note: str = field(default="", compare=False)
 
 
 def pair(name, old, new, backward: bool, forward: bool, reason: str = "") -> Case:
