@@ -142,6 +142,8 @@ def _register(args) -> int:
                 client.set_compatibility(subject.name, level.value)
             version = client.lookup_schema(subject.name, schema).version
             print(_line("REGISTERED", subject.name, f"id {schema_id}, version {version}, level {level.value}"))
+    except ContractError as exc:  # a registered version the registry returned that does not parse
+        return _fail("register", f"{exc}; nothing more was registered")
     except SchemaRegistryError as exc:
         return _fail("register", f"the registry at {get_settings().registry_url} refused: {exc}")
     except Exception as exc:  # connection errors come from requests/httpx as several types

@@ -241,3 +241,28 @@ def test_check_against_a_git_ref_sees_every_version_in_its_history(tmp_path, cap
 
     code, out, err = run_cli(capsys, "check", "--schemas", str(schemas), "--against", "no-such-ref")
     assert code == 1 and "no-such-ref" in err
+
+
+def test_check_reports_a_disagreement_between_the_registry_and_our_rules(
+        registry, subject_prefix, schemas_copy, capsys, monkeypatch):
+    """Our rules are replaced by a stand-in that wrongly refuses one subject, to see the report
+    path: the registry (real) says OK, so the line must say DISAGREE and the exit code be 1."""
+    from streams import compat
+    from streams.commands import schemas as schemas_command
+
+    assert run_cli(capsys, "register")[0] == 0
+    real_check = compat.check
+
+    def wrongly_refusing(new, registered, level):
+        verdict = real_check(new, registered, level)
+        if new.schema.name != "PaymentSettled":
+            return verdict
+        problem = compat.Problem(new.label, registered[-1].label, "type_mismatch", "/fields/0/type", "stand-in")
+        return compat.Verdict(level, (problem,), verdict.compared)
+
+    monkeypatch.setattr(schemas_command.compat, "check", wrongly_refusing)
+    code, out, err = run_cli(capsys, "check")
+    assert code == 1, out + err
+    [settled] = lines_for(out, "opengym.finance.PaymentSettled")
+    assert settled.startswith("DISAGREE") and "the registry says OK, our rules say INCOMPATIBLE" in settled
+    assert "1 DISAGREE" in out and "0 INCOMPATIBLE" in out
