@@ -1,0 +1,54 @@
+"""Finance's rules: pay a settlement obligation through a simulated gateway.
+
+The gateway's answer is deterministic per payment id (a hash against
+``OPENGYM_PAYMENT_FAILURE_RATE``), so reruns of the same workload agree. State, one JSON record per
+visit (the correlation id): ``{"payment_id", "status": "SETTLED" | "FAILED"}``.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+
+from streams.app import share_of
+from streams.event import Event
+from streams.models import (PaymentFailed, PaymentFailureReason, PaymentInitiated, PaymentSettled,
+                            SettlementObligationCalculated)
+
+Result = tuple[dict | None, list[Event]]
+
+
+@dataclass(frozen=True)
+class GatewayConfig:
+    failure_rate: float = 0.0
+
+    @classmethod
+    def from_env(cls) -> "GatewayConfig":
+        return cls(failure_rate=float(os.environ.get("OPENGYM_PAYMENT_FAILURE_RATE") or 0.0))
+
+    def fails(self, payment_id: str) -> bool:
+        return share_of(payment_id, "payment-gateway") < self.failure_rate
+
+
+def payment_id_for(settlement_id: str) -> str:
+    return f"payment-{settlement_id}"
+
+
+def on_obligation(state: dict | None, event: SettlementObligationCalculated, *, now: int,
+                  config: GatewayConfig) -> Result:
+    if state is not None:
+        return state, []  # paid (or failed) already
+    payment_id = payment_id_for(event.settlement_id)
+    initiated = PaymentInitiated.new(caused_by=event, occurred_at=now, payment_id=payment_id,
+                                     settlement_id=event.settlement_id, payer_gym_id=event.payer_gym_id,
+                                     payee_gym_id=event.payee_gym_id, amount_cents=event.amount_cents,
+                                     currency=event.currency)
+    if config.fails(payment_id):
+        outcome: Event = PaymentFailed.new(caused_by=initiated, occurred_at=now, payment_id=payment_id,
+                                           settlement_id=event.settlement_id, reason=PaymentFailureReason.DECLINED)
+        status = "FAILED"
+    else:
+        outcome = PaymentSettled.new(caused_by=initiated, occurred_at=now, payment_id=payment_id,
+                                     settlement_id=event.settlement_id, amount_cents=event.amount_cents)
+        status = "SETTLED"
+    return {"payment_id": payment_id, "status": status}, [initiated, outcome]
