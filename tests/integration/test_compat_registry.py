@@ -8,6 +8,7 @@ must agree with our offline verdict (which tests/unit/test_compat_table.py holds
 from __future__ import annotations
 
 import json
+import os
 import shutil
 import subprocess
 import sys
@@ -15,6 +16,7 @@ from pathlib import Path
 
 import pytest
 from confluent_kafka.schema_registry import Schema, SchemaRegistryClient
+from confluent_kafka.schema_registry.error import SchemaRegistryError
 
 from streams.compat import Level
 from streams.settings import get_settings
@@ -118,15 +120,25 @@ def edit_contract(schemas_dir: Path, relative: str, change) -> None:
     path.write_text(json.dumps(schema, indent=2))
 
 
-def registered_subjects(registry: SchemaRegistryClient, prefix: str) -> list[str]:
-    return [s for s in registry.get_subjects() if s.startswith(prefix)]
+def is_registered(registry: SchemaRegistryClient, subject: str) -> bool:
+    """Asked per subject: Apicurio's GET /subjects lists at most 1000 (docs/notes/schemas.md)."""
+    try:
+        return bool(registry.get_versions(subject))
+    except SchemaRegistryError as exc:
+        if exc.http_status_code == 404:
+            return False
+        raise
+
+
+def catalog_subjects() -> list:
+    from streams.commands.schemas import subjects_of
+    from streams.contracts import Contracts
+
+    return subjects_of(Contracts(REPO / "schemas"))[0]
 
 
 def test_register_puts_every_contract_under_its_subjects_with_the_configured_level(
         registry, subject_prefix, tmp_path, capsys):
-    from streams.commands.schemas import subjects_of
-    from streams.contracts import Contracts
-
     config = tmp_path / "levels.json"
     config.write_text(json.dumps({"default": "FULL_TRANSITIVE", "overrides": {
         "opengym.reservation.events-opengym.reservation.ReservationRejected": "BACKWARD",
@@ -136,8 +148,9 @@ def test_register_puts_every_contract_under_its_subjects_with_the_configured_lev
     code, out, err = run_cli(capsys, "register", "--config", str(config))
     assert code == 0, err
 
-    subjects, _ = subjects_of(Contracts(REPO / "schemas"))
-    assert sorted(registered_subjects(registry, subject_prefix)) == sorted(s.name for s in subjects)
+    subjects = catalog_subjects()
+    assert all(s.name.startswith(subject_prefix) for s in subjects)
+    assert [s.name for s in subjects if not is_registered(registry, s.name)] == []
     clock_subjects = [s.name for s in subjects if s.contract.name == "ClockTicked"]
     assert len(clock_subjects) > 1, "ClockTicked travels on several topics, one subject each"
     expected = {s.name: "FULL_TRANSITIVE" for s in subjects}
@@ -165,7 +178,7 @@ def test_malformed_contract_is_named_and_nothing_is_registered(
     assert code == 1
     assert str(broken) in err and problem in err and "nothing was registered" in err, err
     assert len(err.strip().splitlines()) == 1, f"one clear error, got: {err}"
-    assert registered_subjects(registry, subject_prefix) == []
+    assert [s.name for s in catalog_subjects() if is_registered(registry, s.name)] == []
 
 
 def test_check_against_the_registry_reports_ok_and_incompatible_and_register_refuses(
@@ -173,6 +186,11 @@ def test_check_against_the_registry_reports_ok_and_incompatible_and_register_ref
     assert run_cli(capsys, "register")[0] == 0
     code, out, err = run_cli(capsys, "check")
     assert code == 0 and "0 INCOMPATIBLE" in out and "0 DISAGREE" in out, out + err
+
+    registry.set_compatibility(f"{subject_prefix}opengym.finance.events-opengym.finance.PaymentSettled", "BACKWARD")
+    code, out, err = run_cli(capsys, "check")
+    [settled] = lines_for(out, "opengym.finance.PaymentSettled")
+    assert code == 0 and "the registry enforces BACKWARD but" in settled and "says FULL_TRANSITIVE" in settled
 
     edit_contract(schemas_copy, "finance/PaymentFailed.avsc", lambda s: s["fields"].append(
         {"name": "retry_after", "type": ["null", "long"], "default": None}))
@@ -265,3 +283,34 @@ def test_check_reports_a_disagreement_between_the_registry_and_our_rules(
     [settled] = lines_for(out, "opengym.finance.PaymentSettled")
     assert settled.startswith("DISAGREE") and "the registry says OK, our rules say INCOMPATIBLE" in settled
     assert "1 DISAGREE" in out and "0 INCOMPATIBLE" in out
+
+
+def test_ci_gate_passes_a_first_commit_and_an_additive_change_and_fails_a_breaking_one(tmp_path):
+    repo = tmp_path / "repo"
+    (repo / ".ci").mkdir(parents=True)
+    shutil.copy(REPO / ".ci" / "gate", repo / ".ci" / "gate")
+    (repo / "schemas" / "finance").mkdir(parents=True)
+    shutil.copy(REPO / "schemas" / "finance" / "PaymentFailed.avsc", repo / "schemas" / "finance")
+    env = {**os.environ, "OPENGYM": str(Path(sys.executable).with_name("opengym"))}
+
+    def gate() -> subprocess.CompletedProcess:
+        return subprocess.run(["bash", str(repo / ".ci" / "gate")], capture_output=True, text=True, env=env)
+
+    git(repo, "init", "-q")
+    git(repo, "add", ".")
+    git(repo, "commit", "-q", "-m", "first")
+    first = gate()
+    assert first.returncode == 0 and "nothing to compare against" in first.stdout, first.stdout + first.stderr
+
+    edit_contract(repo / "schemas", "finance/PaymentFailed.avsc", lambda s: s["fields"].append(
+        {"name": "retry_after", "type": ["null", "long"], "default": None}))
+    git(repo, "commit", "-q", "-am", "additive")
+    additive = gate()
+    assert additive.returncode == 0 and "1 OK (0 new), 0 INCOMPATIBLE" in additive.stdout, additive.stdout
+
+    edit_contract(repo / "schemas", "finance/PaymentFailed.avsc", lambda s: s["fields"].pop(4))
+    git(repo, "commit", "-q", "-am", "breaking: a payload field without a default removed")
+    breaking = gate()
+    assert breaking.returncode == 1, breaking.stdout + breaking.stderr
+    assert breaking.stdout.startswith("INCOMPATIBLE") and "has no default and the working tree does not write it" \
+        in breaking.stdout, breaking.stdout
