@@ -57,9 +57,13 @@ async def keep_instruments(event, message):
     if event.type_name == "ClockTicked":
         for key, state in rt.due(members, message.partition):
             if logic.has_due(state, event.now):
-                await rt.step(members, key, event, logic.on_event, now=event.now, config=config)
+                _count(await rt.step(members, key, event, logic.on_event, now=event.now, config=config))
         return
-    for out in await rt.step(members, event.member_id, event, logic.on_event, now=rt.now(), config=config):
+    _count(await rt.step(members, event.member_id, event, logic.on_event, now=rt.now(), config=config))
+
+
+def _count(emitted) -> None:
+    for out in emitted:
         if out.type_name == "InstrumentConsumeDenied":
             rt.outcome(f"denied:{getattr(out.reason, 'value', out.reason)}")
         elif out.type_name in ("InstrumentConsumed", "InstrumentReleased", "InstrumentGranted"):
