@@ -179,48 +179,93 @@ def check(new: Version, registered: Sequence[Version], level: Level) -> Verdict:
     return Verdict(level, tuple(problems), tuple(v.label for v in against))
 
 
-def check_pair(reader: Version, writer: Version, prefix: str = "") -> list[Problem]:
-    """Every reason the reader cannot read what the writer writes (empty when it can).
+def check_pair(reader: Version, writer: Version) -> list[Problem]:
+    """Every reason the reader cannot read what the writer writes (empty when it can)."""
+    return _scope_problems(_Scope(reader, writer, "", frozenset({(id(reader.schema), id(writer.schema))})))
 
-    ``prefix`` is the field path of these schemas inside an enclosing record (for union branches)."""
-    result = ReaderWriterCompatibilityChecker().get_compatibility(reader.schema, writer.schema)
+
+@dataclass(frozen=True)
+class _Scope:
+    """A reader/writer pair of (possibly nested) schemas, with the field path that leads to them."""
+
+    reader: Version
+    writer: Version
+    prefix: str
+    seen: frozenset
+    """Pairs already being explained: recursive types must not explain themselves forever."""
+
+    def enter(self, reader: avro.schema.Schema, writer: avro.schema.Schema, prefix: str) -> "_Scope | None":
+        key = (id(reader), id(writer))
+        if key in self.seen:
+            return None
+        return _Scope(Version(self.reader.label, reader), Version(self.writer.label, writer), prefix,
+                      self.seen | {key})
+
+
+def _scope_problems(scope: _Scope) -> list[Problem]:
+    reader, writer = scope.reader.schema, scope.writer.schema
+    result = ReaderWriterCompatibilityChecker().get_compatibility(reader, writer)
     if result.compatibility is not SchemaCompatibilityType.incompatible:
         return []
-    if not (isinstance(reader.schema, avro.schema.RecordSchema) and isinstance(writer.schema, avro.schema.RecordSchema)):
-        return _problems(reader, writer, result, "/", prefix=prefix)
+    if not (isinstance(reader, avro.schema.RecordSchema) and isinstance(writer, avro.schema.RecordSchema)):
+        return _problems(scope, result, "/")
     # The checker merges sibling findings into sets that lose which message goes with which location,
-    # so ask it again field by field: each field's findings then stay together.
+    # so ask it again field by field (descending into nested records): each finding stays with its field.
     problems: list[Problem] = []
     if "/name" in result.locations and SchemaIncompatibilityType.name_mismatch in result.incompatibilities:
-        problems.append(_problem(reader, writer, SchemaIncompatibilityType.name_mismatch,
-                                 _message_for(result, "expected: "), "/name", prefix=prefix))
-    for index, reader_field in enumerate(reader.schema.fields):
+        problems.append(_problem(scope, SchemaIncompatibilityType.name_mismatch,
+                                 _message_for(result, "expected: "), "/name"))
+    for index, reader_field in enumerate(reader.fields):
         field_location = f"/fields/{index}"
-        writer_field = lookup_writer_field(writer_schema=writer.schema, reader_field=reader_field)
+        writer_field = lookup_writer_field(writer_schema=writer, reader_field=reader_field)
         if writer_field is None:
             if field_location in result.locations or f"{field_location}/type" in result.locations:
-                problems.append(_problem(reader, writer, SchemaIncompatibilityType.reader_field_missing_default_value,
-                                         reader_field.name, field_location, prefix=prefix))
+                problems.append(_problem(scope, SchemaIncompatibilityType.reader_field_missing_default_value,
+                                         reader_field.name, field_location))
             continue
         field_result = ReaderWriterCompatibilityChecker().get_compatibility(
             reader_field.type, writer_field.type, "type", ["/", "fields", str(index)])
-        if field_result.compatibility is SchemaCompatibilityType.incompatible:
-            problems += _problems(reader, writer, field_result, field_location, writer_field.type, prefix)
-    return problems or _problems(reader, writer, result, "/", prefix=prefix)
+        if field_result.compatibility is not SchemaCompatibilityType.incompatible:
+            continue
+        reader_inner, writer_inner, suffix = _through_containers(reader_field.type, writer_field.type)
+        inner = None
+        if isinstance(reader_inner, avro.schema.RecordSchema) and isinstance(writer_inner, avro.schema.RecordSchema):
+            inner = scope.enter(reader_inner, writer_inner, _join(scope.prefix, reader_field.name) + suffix)
+        if inner is not None:
+            problems += _scope_problems(inner)
+        else:
+            problems += _problems(scope, field_result, field_location, writer_field.type)
+    return problems or _problems(scope, result, "/")
+
+
+def _through_containers(reader: avro.schema.Schema, writer: avro.schema.Schema):
+    """The item (value) types of an array (map) on both sides, and the path suffix that says so."""
+    suffix = ""
+    while True:
+        if isinstance(reader, avro.schema.ArraySchema) and isinstance(writer, avro.schema.ArraySchema):
+            reader, writer, suffix = reader.items, writer.items, suffix + "[]"
+        elif isinstance(reader, avro.schema.MapSchema) and isinstance(writer, avro.schema.MapSchema):
+            reader, writer, suffix = reader.values, writer.values, suffix + "{}"
+        else:
+            return reader, writer, suffix
+
+
+def _join(prefix: str, path: str) -> str:
+    return ".".join(p for p in (prefix, path) if p)
 
 
 def _message_for(result: SchemaCompatibilityResult, prefix: str) -> str:
     return next((m for m in sorted(result.messages) if m.startswith(prefix) and "found:" not in m), prefix)
 
 
-def _problems(reader: Version, writer: Version, result: SchemaCompatibilityResult, field_location: str,
-              writer_field_type: avro.schema.Schema | None = None, prefix: str = "") -> list[Problem]:
+def _problems(scope: _Scope, result: SchemaCompatibilityResult, field_location: str,
+              writer_field_type: avro.schema.Schema | None = None) -> list[Problem]:
     kinds = list(dict.fromkeys(result.incompatibilities))
     locations = sorted(result.locations)
     if len(result.messages) == 1 and len(locations) == 1 and len(kinds) == 1:
         location = locations[0] if locations[0].startswith(field_location) else field_location
-        return [_problem(reader, writer, kinds[0], next(iter(result.messages)), location, writer_field_type, prefix)]
-    return [_problem(reader, writer, _kind_of(message, kinds), message, field_location, writer_field_type, prefix)
+        return [_problem(scope, kinds[0], next(iter(result.messages)), location, writer_field_type)]
+    return [_problem(scope, _kind_of(message, kinds), message, field_location, writer_field_type)
             for message in sorted(result.messages)]
 
 
@@ -243,14 +288,17 @@ def _kind_of(message: str, kinds: list[SchemaIncompatibilityType]) -> SchemaInco
 _TYPE_MISMATCH = re.compile(r"reader type: (\w+) not compatible with writer type: (\w+)")
 
 
-def _problem(reader: Version, writer: Version, kind: SchemaIncompatibilityType, message: str, location: str,
-             writer_field_type: avro.schema.Schema | None = None, prefix: str = "") -> Problem:
+def _problem(scope: _Scope, kind: SchemaIncompatibilityType, message: str, location: str,
+             writer_field_type: avro.schema.Schema | None = None) -> Problem:
+    reader, writer = scope.reader, scope.writer
     path, node = _walk(reader.schema, location)
-    path = ".".join(p for p in (prefix, path) if p)
+    path = _join(scope.prefix, path)
     where = f"field '{path}'" if path else f"record {reader.schema.fullname}"
     R, W = reader.label, writer.label
     if kind is SchemaIncompatibilityType.reader_field_missing_default_value:
-        if path:
+        if path and path.rsplit(".", 1)[-1] != message:  # the finding lies somewhere inside this field
+            detail = f"field '{message}' inside {where} has no default and {W} does not write it"
+        elif path:
             detail = f"{where} ({describe(node)}) has no default and {W} does not write it"
         else:
             detail = f"field '{message}' has no default and {W} does not write it"
@@ -267,7 +315,7 @@ def _problem(reader: Version, writer: Version, kind: SchemaIncompatibilityType, 
     elif kind is SchemaIncompatibilityType.missing_union_branch:
         branch = message.rsplit(" ", 1)[-1].lower()
         detail = f"{where}: {W} can write {branch}, which {describe(node)} in {R} does not accept"
-        inner = _named_branch_problems(reader, writer, node, writer_field_type, location, path)
+        inner = _named_branch_problems(scope, node, writer_field_type, location, path)
         if inner:
             detail = "; ".join(p.detail for p in inner)
     elif kind is SchemaIncompatibilityType.missing_enum_symbols:
@@ -292,7 +340,7 @@ def _problem(reader: Version, writer: Version, kind: SchemaIncompatibilityType, 
     return Problem(R, W, kind.name, location, detail)
 
 
-def _named_branch_problems(reader: Version, writer: Version, reader_node: avro.schema.Schema,
+def _named_branch_problems(scope: _Scope, reader_node: avro.schema.Schema,
                            writer_field_type: avro.schema.Schema | None, location: str,
                            path: str) -> list[Problem]:
     """Why a writer's named type (a record in a union, say) cannot be read by the reader's branch of
@@ -308,7 +356,8 @@ def _named_branch_problems(reader: Version, writer: Version, reader_node: avro.s
         return []
     for branch in reader_branches:
         if isinstance(branch, avro.schema.RecordSchema) and branch.name == writer_branch.name:
-            return check_pair(Version(reader.label, branch), Version(writer.label, writer_branch), prefix=path)
+            inner = scope.enter(branch, writer_branch, path)
+            return _scope_problems(inner) if inner is not None else []
     return []
 
 

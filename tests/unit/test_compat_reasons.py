@@ -74,6 +74,27 @@ def test_several_problems_in_one_change_are_all_listed_once_per_direction():
         assert words in text
 
 
+def test_problems_inside_nested_records_and_array_items_each_name_their_own_field():
+    old = rec({"name": "place", "type": rec({"name": "zip", "type": "int"}, {"name": "seats", "type": "long"},
+                                            name="Place")},
+              {"name": "lines", "type": {"type": "array", "items": rec({"name": "qty", "type": "int"}, name="Line")}})
+    new = rec({"name": "place", "type": rec({"name": "zip", "type": "string"}, {"name": "seats", "type": "int"},
+                                            {"name": "floor", "type": "int"}, name="Place")},
+              {"name": "lines", "type": {"type": "array", "items": rec({"name": "qty", "type": "string"},
+                                                                       name="Line")}})
+    text = reason(old, new, Level.BACKWARD)
+    for words in ("field 'place.zip' is string", "field 'place.seats' is int", "field 'place.floor' (int) has no default",
+                  "field 'lines[].qty' is string"):
+        assert words in text, text
+
+
+def test_recursive_record_types_are_explained_without_looping():
+    node = {"type": "record", "name": "Node", "namespace": "gym", "fields": [
+        {"name": "value", "type": "int"}, {"name": "children", "type": {"type": "array", "items": "Node"}}]}
+    changed = {**node, "fields": [{"name": "value", "type": "string"}, node["fields"][1]]}
+    assert "field 'value' is string" in reason(node, changed, Level.BACKWARD)
+
+
 def test_transitive_level_names_the_old_version_that_breaks():
     v1 = rec({"name": "id", "type": "string"})
     v2 = rec({"name": "id", "type": "string"}, {"name": "note", "type": "string", "default": ""})
