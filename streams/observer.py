@@ -152,8 +152,9 @@ class Observer:
         facts.append([event.event_id, event.occurred_at, event.causation_id, attrs])
         state[ACTIVE] = max(now, state[ACTIVE], event.occurred_at)
         state[COMPLETED] = None
-        # Only ticks move the clock that makes facts overdue; the event's own time only dates the report.
-        outcome = self._evaluate(state, event.correlation_id, now, detected_at=max(now, event.occurred_at))
+        # Only ticks move the clock that makes facts overdue; the latest fact seen only dates the report
+        # (a late reply can be proven by a fact that arrives after it, e.g. the request).
+        outcome = self._evaluate(state, event.correlation_id, now, detected_at=state[ACTIVE])
         outcome.round_trips = self._joined_round_trips(state, event_type, event)
         outcome.changed = True
         return outcome

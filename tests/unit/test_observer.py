@@ -109,6 +109,7 @@ def test_arrival_order_does_not_change_the_anomalies(scenario):
     for order in orders:
         _, found = run(order)
         assert sorted(a.anomaly_id for a in found) == expected_ids, [type(e).__name__ for e in order]
+        assert all(a.detected_at >= a.deadline for a in found), [type(e).__name__ for e in order]
 
 
 def test_redelivered_facts_and_repeated_ticks_report_each_anomaly_once():
