@@ -16,9 +16,10 @@ COMMAND_MODULES = (
     "streams.commands.contracts",
     "streams.commands.produce",
     "streams.commands.consume",
-    "streams.commands.worker",
     "streams.commands.schemas",
+    "streams.commands.worker",
     "streams.commands.demo",
+    "streams.commands.catalog",
 )
 
 
