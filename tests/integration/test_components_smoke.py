@@ -1,0 +1,121 @@
+"""Reservation and Entitlement as real `opengym worker` processes: one booking confirmed, one rejected."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+import uuid
+from pathlib import Path
+
+import pytest
+from confluent_kafka import TopicPartition
+
+import topics
+from streams.codec import AvroCodec, DecodeError
+from streams.event import now_ms
+from streams.kafka import consumer, producer
+from streams.models import (BookClassRequested, InstrumentGrantRequested, ScheduleClassRequested)
+from tests.conftest import wait_for
+from topics import topic_name
+
+REPO = Path(__file__).resolve().parents[2]
+
+
+class Facts:
+    """Everything on some topics, decoded, read from the start; refreshed on demand."""
+
+    def __init__(self, codec: AvroCodec, *watched: topics.Topic):
+        self.codec = codec
+        self.client = consumer(f"components-smoke-{uuid.uuid4().hex[:8]}")
+        self.client.assign([TopicPartition(topic_name(t), p, 0) for t in watched for p in range(t.partitions)])
+        self.events: list = []
+
+    def refresh(self) -> list:
+        while (msg := self.client.poll(0.1)) is not None:
+            if msg.error():
+                continue
+            try:
+                self.events.append(self.codec.decode(msg.value()))
+            except DecodeError as exc:
+                self.events.append(exc)
+        return self.events
+
+    def of(self, type_name: str, **fields) -> list:
+        self.refresh()
+        return [e for e in self.events if getattr(e, "type_name", None) == type_name
+                and all(getattr(e, k) == v for k, v in fields.items())]
+
+    def close(self):
+        self.client.close()
+
+
+@pytest.fixture
+def workers(topic_prefix, tmp_path):
+    env = {**os.environ, "OPENGYM_METRICS_PORT": "0", "OPENGYM_TICK_INTERVAL": "0.2",
+           "OPENGYM_BOOKING_TIMEOUT_MS": "10000", "OPENGYM_HOME": str(tmp_path)}
+    procs = []
+    for component in ("reservation", "entitlement"):
+        log = open(tmp_path / f"{component}.log", "wb")
+        procs.append(subprocess.Popen([str(Path(sys.executable).with_name("opengym")), "worker", component],
+                                      cwd=REPO, env=env, stdout=log, stderr=subprocess.STDOUT))
+    yield tmp_path
+    for proc in procs:
+        proc.send_signal(signal.SIGTERM)
+    for proc in procs:
+        try:
+            proc.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+
+
+def test_one_booking_is_confirmed_and_one_on_a_full_class_is_rejected(workers, unique):
+    codec = AvroCodec()
+    send = producer(partitioner="murmur2_random")
+
+    def produce(event):
+        topic = topic_name(topics.topic_for_event(event.avro_name))
+        send.produce(topic, key=event.correlation_id.encode(), value=codec.encode(event, topic))
+        send.flush(10)
+
+    facts = Facts(codec, topics.RESERVATION_EVENTS, topics.ENTITLEMENT_EVENTS, topics.DEAD_LETTERS["reservation"])
+    try:
+        class_id, member = unique("class"), unique("member")
+        produce(ScheduleClassRequested.new(correlation_id=class_id, class_id=class_id, gym_id="gym-a", capacity=1,
+                                           starts_at=now_ms() + 3_600_000))
+        produce(InstrumentGrantRequested.new(correlation_id=member, instrument_id=unique("pack"), member_id=member,
+                                             home_gym_id="gym-b", kind="CLASS_PACK", credits=5))
+        started = time.monotonic()
+        wait_for(lambda: facts.of("ClassScheduled", class_id=class_id) and facts.of("InstrumentGranted", member_id=member),
+                 45, "both workers to start and answer the schedule and the grant",
+                 seen=lambda: [type(e).__name__ for e in facts.events] + [_tail(workers)])
+        ready_after = time.monotonic() - started
+
+        first, second = unique("booking"), unique("booking")
+        produce(BookClassRequested.new(correlation_id=first, booking_id=first, member_id=member, class_id=class_id))
+        confirmed = wait_for(lambda: facts.of("ReservationConfirmed", booking_id=first), 20,
+                             f"ReservationConfirmed for {first}", seen=lambda: facts.of("ReservationRejected"))
+        assert (confirmed[0].gym_id, confirmed[0].home_gym_id) == ("gym-a", "gym-b")
+
+        produce(BookClassRequested.new(correlation_id=second, booking_id=second, member_id=member, class_id=class_id))
+        rejected = wait_for(lambda: facts.of("ReservationRejected", booking_id=second), 20,
+                            f"ReservationRejected for {second}")
+        assert rejected[0].reason.value == "CLASS_FULL"
+
+        send.produce(topic_name(topics.RESERVATION_COMMANDS), key=b"smoke", value=b"not an event")
+        send.flush(10)
+        letters = wait_for(lambda: facts.of("DeadLetter", component="reservation"), 20, "a dead letter")
+        assert letters[0].error_kind == "NOT_FRAMED"
+        consumed = facts.of("InstrumentConsumed", member_id=member)
+        assert [c.booking_id for c in consumed] == [first], "exactly one credit taken, for the confirmed booking"
+        assert facts.of("ReservationConfirmed", booking_id=second) == []
+        print(f"workers answered after {ready_after:.1f}s")
+    finally:
+        facts.close()
+
+
+def _tail(log_dir: Path) -> str:
+    return " | ".join(f"{p.name}: {p.read_text(errors='replace')[-400:]}" for p in sorted(log_dir.glob("*.log")))
