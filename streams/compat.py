@@ -141,12 +141,53 @@ def _qualify_aliases(schema: Any, namespace: str | None = None) -> Any:
     return out
 
 
+_AVRO_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
+
+
+def _check_names(schema: Any, source: str) -> None:
+    """Names as the spec (and the registry's Java parser) demand; the Python parsers let some through."""
+    def bad(what: str, name: Any) -> ContractError:
+        return ContractError(f"{source}: {what} {name!r} is not a valid Avro name "
+                             "(letters, digits and _, not starting with a digit)")
+
+    if isinstance(schema, list):
+        for branch in schema:
+            _check_names(branch, source)
+        return
+    if not isinstance(schema, dict):
+        return
+    kind = schema.get("type")
+    if kind in ("record", "error", "enum", "fixed"):
+        name, namespace = schema.get("name"), schema.get("namespace")
+        if isinstance(name, str) and not all(_AVRO_NAME.fullmatch(part) for part in name.split(".")):
+            raise bad(f"{kind} name", name)
+        if isinstance(namespace, str) and namespace and not all(_AVRO_NAME.fullmatch(p) for p in namespace.split(".")):
+            raise bad("namespace", namespace)
+    if kind in ("record", "error"):
+        for field in schema.get("fields", []):
+            if isinstance(field, dict):
+                if isinstance(field.get("name"), str) and not _AVRO_NAME.fullmatch(field["name"]):
+                    raise bad("field name", field["name"])
+                _check_names(field.get("type"), source)
+    elif kind == "enum":
+        for symbol in schema.get("symbols", []):
+            if not isinstance(symbol, str) or not _AVRO_NAME.fullmatch(symbol):
+                raise bad("enum symbol", symbol)
+    elif kind == "array":
+        _check_names(schema.get("items"), source)
+    elif kind == "map":
+        _check_names(schema.get("values"), source)
+    elif isinstance(kind, (dict, list)):
+        _check_names(kind, source)
+
+
 def parse(schema: dict | str, source: str = "schema") -> avro.schema.Schema:
     """An Avro schema (JSON text or its dict) ready for the checker; a ContractError names ``source``."""
     try:
         as_dict = json.loads(schema) if isinstance(schema, str) else copy.deepcopy(schema)
     except json.JSONDecodeError as exc:
         raise ContractError(f"{source}: not valid JSON: {exc.msg} at line {exc.lineno} column {exc.colno}")
+    _check_names(as_dict, source)
     try:
         return avro.schema.parse(json.dumps(_qualify_aliases(as_dict)))
     except (avro.errors.AvroException, TypeError, ValueError, KeyError) as exc:

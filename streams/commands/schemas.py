@@ -76,6 +76,8 @@ def _fail(command: str, message: str) -> int:
 def _load_tree(args) -> tuple[Path, Contracts, LevelConfig]:
     root = (args.schemas or get_settings().schemas_dir).resolve()
     contracts = Contracts(root)  # validates every file before anything else happens
+    for contract in contracts:  # and as strictly as the registry's Java parser will
+        compat.parse(contract.schema, str(contract.path))
     config = compat.load_config(args.config or root / CONFIG_NAME)
     return root, contracts, config
 

@@ -169,7 +169,11 @@ def test_register_puts_every_contract_under_its_subjects_with_the_configured_lev
      "strnig"),
     (lambda path: path.write_text(json.dumps({k: v for k, v in json.loads(path.read_text()).items()
                                               if k != "name"})), "the record has no name"),
-], ids=["bad-json", "unknown-type", "missing-name"])
+    (lambda path: path.write_text(path.read_text().replace('"name": "booking_id"', '"name": "booking-id"')),
+     "field name 'booking-id' is not a valid Avro name"),
+    (lambda path: path.write_text(path.read_text().replace('"name": "member_id"', '"name": "booking_id"')),
+     "booking_id"),
+], ids=["bad-json", "unknown-type", "missing-name", "invalid-field-name", "duplicate-field"])
 def test_malformed_contract_is_named_and_nothing_is_registered(
         registry, subject_prefix, schemas_copy, capsys, breakage, problem):
     broken = schemas_copy / "reservation" / "ReservationRejected.avsc"

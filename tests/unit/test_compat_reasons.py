@@ -156,7 +156,8 @@ def test_compat_command_prints_the_reason_and_exits_one_for_a_breaking_change(tm
     ('{"type": "record", "name": "X", "fields": [', "not valid JSON"),
     (json.dumps(rec({"name": "when", "type": "datetime"})), "datetime"),
     (json.dumps({"type": "record", "fields": []}), "the record has no name"),
-], ids=["bad-json", "unknown-type", "missing-name"])
+    (json.dumps(rec({"name": "1st-visit", "type": "string"})), "field name '1st-visit' is not a valid Avro name"),
+], ids=["bad-json", "unknown-type", "missing-name", "invalid-field-name"])
 def test_compat_command_names_a_malformed_file_and_its_problem(tmp_path, capsys, content, problem):
     good = write(tmp_path, "good.avsc", rec({"name": "id", "type": "string"}))
     bad = write(tmp_path, "bad.avsc", content)
