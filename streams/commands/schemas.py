@@ -50,7 +50,7 @@ def register(subparsers) -> None:
                      help="offline: every version of each contract in this ref's history counts as registered")
     chk.set_defaults(handler=_check)
 
-    pair = actions.add_parser("compat", help="check one schema change: OLD.avsc [OLDER...] NEW.avsc")
+    pair = actions.add_parser("compat", help="check one schema change: OLD.avsc NEW.avsc (more registered versions may precede NEW, oldest first)")
     pair.add_argument("schemas", nargs="+", metavar="AVSC",
                       help="registered version(s), oldest first, then the new schema last")
     pair.add_argument("--level", type=Level.parse, default=None,
