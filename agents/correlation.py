@@ -12,6 +12,8 @@ Run: ``opengym worker correlation`` or ``faust -A agents.correlation worker -l i
 
 from __future__ import annotations
 
+import os
+
 import topics
 from agents.catalog import build
 from monitoring import metrics
@@ -39,6 +41,9 @@ SOURCES = observed_topics(catalog)
 OUTPUTS = (topics.CORRELATION_ANOMALIES, topics.CORRELATION_CLOCK, topics.DEAD_LETTERS["correlation"])
 """Everything the observer may write to: its anomalies, its own clock ticks and its dead letters."""
 
+DECODE_ONLY = os.environ.get("OPENGYM_OBSERVER_DECODE_ONLY", "") not in ("", "0")
+"""The benchmark's baseline: the same worker, decoding every message and doing nothing else."""
+
 rt = Runtime("correlation", clock=topics.CORRELATION_CLOCK)
 app = rt.app
 transactions = rt.table("transactions")
@@ -56,6 +61,8 @@ clock = Clock()
 @rt.agent(*SOURCES, topics.CORRELATION_CLOCK,
           accepts={name.rsplit(".", 1)[-1]: None for t in SOURCES for name in t.events})
 async def observe(event, message):
+    if DECODE_ONLY:
+        return
     if event.type_name == "ClockTicked":
         if event.component != rt.component:
             return  # other components' ticks share their commands topics; only ours move our clock

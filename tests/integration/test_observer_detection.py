@@ -224,7 +224,7 @@ def observed_run(stack, tmp_path_factory):
         yield {
             "prefix": prefix, "expected": expected, "anomalies": anomalies, "before_restart": before_restart,
             "catalog": catalog, "written": written, "produced": feeder.produced, "phases": phases,
-            "seconds": time.monotonic() - started, "worker_log": worker.log_tail(),
+            "seconds": time.monotonic() - started, "worker_log": worker.log_tail(), "t0": t0,
         }
 
 
@@ -258,3 +258,16 @@ def test_the_observer_writes_to_no_topic_but_its_own(observed_run):
         assert count == observed_run["produced"].get(name, 0), (
             f"{name} holds {count} messages, the test produced {observed_run['produced'].get(name, 0)}")
     assert observed_run["written"][topic_name(topics.CORRELATION_ANOMALIES)] >= len(observed_run["expected"])
+
+
+def test_trace_prints_a_stalled_settlement_with_its_overdue_hop_and_anomaly(observed_run):
+    booking_id = next(cid for cid, kind, _ in observed_run["expected"] if kind == "CHAIN_STALLED")
+    result = subprocess.run([sys.executable, "-m", "streams.cli", "trace", booking_id,
+                             "--now", str(observed_run["t0"] + 300_000)],
+                            capture_output=True, text=True, timeout=120, cwd=REPO_ROOT)
+    assert result.returncode == 0, result.stderr
+    out = result.stdout
+    assert "ORCHESTRATION BookingOrchestration (owner reservation): done -> ReservationConfirmed" in out
+    assert "CHOREOGRAPHY PartnerVisitSettlement (no owner): anomalous" in out
+    assert "OVERDUE: PaymentSettled | PaymentFailed from finance" in out
+    assert "Anomalies reported by the observer:\n  CHAIN_STALLED PartnerVisitSettlement" in out
