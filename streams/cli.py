@@ -20,6 +20,8 @@ COMMAND_MODULES = (
     "streams.commands.worker",
     "streams.commands.demo",
     "streams.commands.catalog",
+    "streams.commands.trace",
+    "streams.commands.bench",
 )
 
 
