@@ -99,7 +99,9 @@ async def settle(key: str, outcome: Outcome) -> None:
 
 @app.timer(env_float("OPENGYM_OBSERVER_GAUGE_INTERVAL", 5.0))
 async def export_gauges() -> None:
-    counts, oldest = in_flight(observer, list(transactions.values()), clock.now or now_ms())
+    states = list(transactions.values())
+    metrics.OBSERVER_STATE.set(len(states))
+    counts, oldest = in_flight(observer, states, clock.now or now_ms())
     for name, count in counts.items():
         metrics.IN_FLIGHT.labels(name).set(count)
     for (bt, process), age in oldest.items():

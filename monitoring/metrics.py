@@ -47,6 +47,8 @@ OLDEST_OPEN_SECONDS = Gauge("opengym_oldest_open_transaction_age_seconds",
                             ["business_transaction", "process"])
 ANOMALIES = Counter("opengym_anomalies_total", "Anomalies detected, by kind and process.",
                     ["kind", "business_transaction", "process"])
+OBSERVER_STATE = Gauge("opengym_observer_state_transactions",
+                       "Transactions the observer holds in state (open, and closed ones within retention).")
 
 METRIC_PORTS = {
     "reservation": 9101,
