@@ -41,6 +41,7 @@ The API, all of it:
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import os
 import time
@@ -53,6 +54,8 @@ from aiokafka.partitioner import murmur2
 
 import topics
 from monitoring import metrics
+from confluent_kafka.schema_registry import SchemaRegistryClient
+
 from streams.codec import AvroCodec, DecodeError, EncodeError
 from streams.event import Event, now_ms
 from streams.models import ClockTicked, DeadLetter
@@ -64,6 +67,10 @@ APP_VERSION = 1
 
 HANDLER_ERROR = "HANDLER_ERROR"
 """Dead-letter kind for an event that decoded and passed its checks but made the handler raise."""
+
+REGISTRY_TIMEOUT_S = 10
+"""The registry client's HTTP timeout. Its default is none at all: one hung request blocked a
+worker's event loop (agents and timer) for good."""
 
 SEEN_LIMIT = 64
 """How many processed event ids a state record keeps for dedupe (the newest ones)."""
@@ -111,6 +118,10 @@ def make_app(component: str) -> faust.App:
         consumer_auto_offset_reset="earliest",
         producer_acks=-1,
         broker_commit_interval=1.0,
+        # A SIGKILLed worker holds its partitions until its session expires; Faust's 60 s default
+        # stalled a restarted worker for a minute.
+        broker_session_timeout=10.0,
+        broker_heartbeat_interval=2.0,
         table_standby_replicas=0,
     )
 
@@ -165,7 +176,8 @@ class Runtime:
     @property
     def codec(self) -> AvroCodec:
         if self._codec is None:
-            self._codec = AvroCodec()
+            registry = SchemaRegistryClient({"url": get_settings().registry_url, "timeout": REGISTRY_TIMEOUT_S})
+            self._codec = AvroCodec(registry=registry)
         return self._codec
 
     @codec.setter
@@ -189,6 +201,32 @@ class Runtime:
         port = metrics.serve(self.component)
         log.info("%s worker started (app %s, metrics on %s)", self.component, self.app.conf.id,
                  port if port else "no port")
+        await self._registry_call(self._register_outputs)
+
+    def _register_outputs(self) -> int:
+        """Register every (topic, record) this component writes, off the event loop, before traffic."""
+        written = [t for t in topics.ALL_TOPICS if t.owner == self.component and t.kind != "commands"]
+        written += [t for t in (self.clock,) if t is not None]
+        count = 0
+        for topic in written:
+            for avro_name in topic.events:
+                self.codec.schema_id(topic_name(topic), self.codec.contracts.get(avro_name))
+                count += 1
+        return count
+
+    async def _registry_call(self, fn: Callable, *args: Any) -> Any:
+        """Run a codec call in a thread; registry trouble (not bad data) is retried, never dead-lettered."""
+        delay = 0.2
+        while True:
+            try:
+                return await asyncio.to_thread(fn, *args)
+            except (DecodeError, EncodeError):
+                raise
+            except Exception as exc:  # registry down or slow: wait for it, the data is not at fault
+                log.warning("%s: schema registry call failed (%s: %s); retrying in %.1fs", self.component,
+                            type(exc).__name__, exc, delay)
+                await asyncio.sleep(delay)
+                delay = min(delay * 2, 5.0)
 
     def now(self) -> int:
         return now_ms()
@@ -208,6 +246,8 @@ class Runtime:
             async def consume(stream):
                 async for record in stream.events():
                     await self.handle(record.message, handler, accepted)
+                    # Yielding marks the event processed, which agent.test_context().put() waits for.
+                    yield record.message.offset
 
             consume.__name__ = consume.__qualname__ = handler.__name__
             self.agents[handler.__name__] = self.app.agent(
@@ -219,7 +259,7 @@ class Runtime:
     async def handle(self, message, handler, accepted: dict[str, Check | None]) -> None:
         started = time.perf_counter()
         try:
-            event = self.codec.decode(message.value)
+            event = await self._registry_call(self.codec.decode, message.value)
         except DecodeError as exc:
             await self.dead_letter(message, exc.kind, exc.reason)
             return
@@ -289,7 +329,7 @@ class Runtime:
         name = topic_name(topic)
         key = str(getattr(event, topic.key, None) or event.correlation_id)
         try:
-            value = self.codec.encode(event, name)
+            value = await self._registry_call(self.codec.encode, event, name)
         except EncodeError:
             log.exception("%s: cannot encode %s", self.component, event.type_name)
             raise

@@ -52,67 +52,127 @@ class Facts:
         self.client.close()
 
 
+class Workers:
+    """`opengym worker` processes started by this test (and only those are stopped)."""
+
+    def __init__(self, log_dir: Path):
+        self.log_dir = log_dir
+        self.env = {**os.environ, "OPENGYM_METRICS_PORT": "0", "OPENGYM_TICK_INTERVAL": "0.2",
+                    "OPENGYM_BOOKING_TIMEOUT_MS": "10000", "OPENGYM_HOME": str(log_dir)}
+        self.procs: dict[str, subprocess.Popen] = {}
+
+    def start(self, component: str) -> None:
+        log = open(self.log_dir / f"{component}.log", "ab")
+        self.procs[component] = subprocess.Popen(
+            [str(Path(sys.executable).with_name("opengym")), "worker", component],
+            cwd=REPO, env=self.env, stdout=log, stderr=subprocess.STDOUT)
+
+    def kill(self, component: str) -> None:
+        proc = self.procs.pop(component)
+        proc.send_signal(signal.SIGKILL)
+        proc.wait(timeout=10)
+
+    def stop_all(self) -> None:
+        for proc in self.procs.values():
+            proc.send_signal(signal.SIGTERM)
+        for proc in self.procs.values():
+            try:
+                proc.wait(timeout=15)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait()
+
+
 @pytest.fixture
 def workers(topic_prefix, tmp_path):
-    env = {**os.environ, "OPENGYM_METRICS_PORT": "0", "OPENGYM_TICK_INTERVAL": "0.2",
-           "OPENGYM_BOOKING_TIMEOUT_MS": "10000", "OPENGYM_HOME": str(tmp_path)}
-    procs = []
-    for component in ("reservation", "entitlement"):
-        log = open(tmp_path / f"{component}.log", "wb")
-        procs.append(subprocess.Popen([str(Path(sys.executable).with_name("opengym")), "worker", component],
-                                      cwd=REPO, env=env, stdout=log, stderr=subprocess.STDOUT))
-    yield tmp_path
-    for proc in procs:
-        proc.send_signal(signal.SIGTERM)
-    for proc in procs:
-        try:
-            proc.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
+    running = Workers(tmp_path)
+    running.start("reservation")
+    running.start("entitlement")
+    yield running
+    running.stop_all()
 
 
-def test_one_booking_is_confirmed_and_one_on_a_full_class_is_rejected(workers, unique):
-    codec = AvroCodec()
+@pytest.fixture
+def codec():
+    return AvroCodec()
+
+
+@pytest.fixture
+def produce(codec):
     send = producer(partitioner="murmur2_random")
 
-    def produce(event):
-        topic = topic_name(topics.topic_for_event(event.avro_name))
-        send.produce(topic, key=event.correlation_id.encode(), value=codec.encode(event, topic))
+    def produce(event, raw: bytes | None = None):
+        topic = topic_name(topics.topic_for_event(event.avro_name)) if event is not None else \
+            topic_name(topics.RESERVATION_COMMANDS)
+        value = raw if raw is not None else codec.encode(event, topic)
+        send.produce(topic, key=event.correlation_id.encode() if event is not None else b"smoke", value=value)
         send.flush(10)
 
+    return produce
+
+
+def seed(produce, facts, unique, workers, capacity=1):
+    class_id, member = unique("class"), unique("member")
+    produce(ScheduleClassRequested.new(correlation_id=class_id, class_id=class_id, gym_id="gym-a",
+                                       capacity=capacity, starts_at=now_ms() + 3_600_000))
+    produce(InstrumentGrantRequested.new(correlation_id=member, instrument_id=unique("pack"), member_id=member,
+                                         home_gym_id="gym-b", kind="CLASS_PACK", credits=5))
+    wait_for(lambda: facts.of("ClassScheduled", class_id=class_id) and facts.of("InstrumentGranted", member_id=member),
+             45, "both workers to start and answer the schedule and the grant",
+             seen=lambda: [type(e).__name__ for e in facts.events] + [_tail(workers.log_dir)])
+    return class_id, member
+
+
+def book(produce, booking_id, member, class_id):
+    request = BookClassRequested.new(correlation_id=booking_id, booking_id=booking_id, member_id=member,
+                                     class_id=class_id)
+    produce(request)
+    return request
+
+
+def test_one_booking_is_confirmed_and_one_on_a_full_class_is_rejected(workers, unique, codec, produce):
     facts = Facts(codec, topics.RESERVATION_EVENTS, topics.ENTITLEMENT_EVENTS, topics.DEAD_LETTERS["reservation"])
     try:
-        class_id, member = unique("class"), unique("member")
-        produce(ScheduleClassRequested.new(correlation_id=class_id, class_id=class_id, gym_id="gym-a", capacity=1,
-                                           starts_at=now_ms() + 3_600_000))
-        produce(InstrumentGrantRequested.new(correlation_id=member, instrument_id=unique("pack"), member_id=member,
-                                             home_gym_id="gym-b", kind="CLASS_PACK", credits=5))
-        started = time.monotonic()
-        wait_for(lambda: facts.of("ClassScheduled", class_id=class_id) and facts.of("InstrumentGranted", member_id=member),
-                 45, "both workers to start and answer the schedule and the grant",
-                 seen=lambda: [type(e).__name__ for e in facts.events] + [_tail(workers)])
-        ready_after = time.monotonic() - started
-
+        class_id, member = seed(produce, facts, unique, workers)
         first, second = unique("booking"), unique("booking")
-        produce(BookClassRequested.new(correlation_id=first, booking_id=first, member_id=member, class_id=class_id))
+        book(produce, first, member, class_id)
         confirmed = wait_for(lambda: facts.of("ReservationConfirmed", booking_id=first), 20,
                              f"ReservationConfirmed for {first}", seen=lambda: facts.of("ReservationRejected"))
         assert (confirmed[0].gym_id, confirmed[0].home_gym_id) == ("gym-a", "gym-b")
 
-        produce(BookClassRequested.new(correlation_id=second, booking_id=second, member_id=member, class_id=class_id))
+        book(produce, second, member, class_id)
         rejected = wait_for(lambda: facts.of("ReservationRejected", booking_id=second), 20,
                             f"ReservationRejected for {second}")
         assert rejected[0].reason.value == "CLASS_FULL"
 
-        send.produce(topic_name(topics.RESERVATION_COMMANDS), key=b"smoke", value=b"not an event")
-        send.flush(10)
+        produce(None, raw=b"not an event")
         letters = wait_for(lambda: facts.of("DeadLetter", component="reservation"), 20, "a dead letter")
         assert letters[0].error_kind == "NOT_FRAMED"
         consumed = facts.of("InstrumentConsumed", member_id=member)
         assert [c.booking_id for c in consumed] == [first], "exactly one credit taken, for the confirmed booking"
         assert facts.of("ReservationConfirmed", booking_id=second) == []
-        print(f"workers answered after {ready_after:.1f}s")
+    finally:
+        facts.close()
+
+
+def test_reservation_killed_with_sigkill_resumes_from_its_changelog(workers, unique, codec, produce):
+    facts = Facts(codec, topics.RESERVATION_EVENTS, topics.ENTITLEMENT_EVENTS)
+    try:
+        class_id, member = seed(produce, facts, unique, workers)
+        first, second = unique("booking"), unique("booking")
+        request = book(produce, first, member, class_id)
+        wait_for(lambda: facts.of("ReservationConfirmed", booking_id=first), 20, f"ReservationConfirmed for {first}")
+
+        workers.kill("reservation")
+        workers.start("reservation")
+        produce(request)  # redelivered after the restart: the recovered state must dedupe it
+        book(produce, second, member, class_id)
+        rejected = wait_for(lambda: facts.of("ReservationRejected", booking_id=second), 60,
+                            f"ReservationRejected for {second} after the restart",
+                            seen=lambda: _tail(workers.log_dir))
+        assert rejected[0].reason.value == "CLASS_FULL", "the recovered seat keeper still counts the first seat"
+        assert len(facts.of("ReservationConfirmed", booking_id=first)) == 1
+        assert len(facts.of("InstrumentConsumed", member_id=member)) == 1
     finally:
         facts.close()
 
