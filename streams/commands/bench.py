@@ -9,6 +9,9 @@ BENCHMARKS = {
     "observer": ("streams.bench.observer",
                  "events/s one observer worker ingests (next to a decode-only baseline) and memory per "
                  "transaction in flight"),
+    "pipeline": ("streams.bench.pipeline",
+                 "the whole pipeline as worker processes: sustained bookings/s from a backlog, latency at fixed "
+                 "offered rates, CPU and RSS per worker, beside the broker's limit and a raw pass-through"),
 }
 
 

@@ -1,0 +1,328 @@
+"""``opengym bench pipeline``: the whole pipeline against the real broker, beside its baselines.
+
+Every component and the observer run as separate worker processes (``opengym worker``), exactly as in
+the demo. Two modes:
+
+- **backlog**: N bookings written as fast as the producer takes them; the clock runs from the first
+  write to the broker timestamp of the last downstream fact (billing line, pending attendance,
+  notification). Sustained bookings/s and events/s.
+- **fixed rates**: bookings offered at fractions of the sustained rate; latency from the request's
+  ``occurred_at`` to its terminal event and to its last downstream fact (p50, p95, p99).
+
+It also reports CPU seconds per component and for the broker, and peak RSS per worker, and checks the
+booking invariants at the end: a fast run that loses or doubles anything is a failed run.
+The baselines (``streams.bench.baselines``) run first, in the same invocation, on the same message size.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import platform
+import sys
+import time
+import uuid
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import TextIO
+
+from streams import stack
+from streams.bench import baselines
+from streams.codec import AvroCodec
+from streams.demo.collector import FactCollector, end_offsets
+from streams.demo.driver import Driver
+from streams.demo.facts import DOWNSTREAM_TYPES
+from streams.demo.invariants import Expectations, check_invariants
+from streams.demo.runner import Faults, metrics_env
+from streams.demo.summary import percentile
+from streams.demo.supervisor import COMPONENTS, OBSERVER, Supervisor, observer_available
+from streams.demo.workload import WorkloadConfig, booking_event, plan_workload
+from streams.event import now_ms
+from streams.kafka import create_topics
+from streams.settings import get_settings
+from topics import (ALL_TOPICS, ATTENDANCE_EVENTS, NOTIFICATIONS_EVENTS, RESERVATION_EVENTS, TENANT_BILLING_EVENTS,
+                    PARTITIONS, topic_name)
+
+DOWNSTREAM_TOPICS = (TENANT_BILLING_EVENTS, ATTENDANCE_EVENTS, NOTIFICATIONS_EVENTS)
+CLK_TCK = os.sysconf("SC_CLK_TCK")
+
+
+@dataclass
+class BenchOptions:
+    bookings: int = 3000
+    rate_fractions: tuple[float, ...] = (0.25, 0.5)
+    rate_seconds: float = 15.0
+    baselines: bool = True
+    broker_records: int = 200_000
+    passthrough_bookings: int = 20_000
+    observer: bool = True
+    results: Path | None = None
+    label: str = ""
+
+
+@dataclass
+class ProcessUsage:
+    cpu_s: float
+    peak_rss_mb: float
+
+
+@dataclass
+class RateResult:
+    offered_per_s: float
+    bookings: int
+    terminal_ms: dict[str, float | None]
+    downstream_ms: dict[str, float | None]
+    violations: int
+
+
+@dataclass
+class PipelineResult:
+    label: str
+    machine: dict
+    message_bytes: float
+    broker: dict | None
+    passthrough: dict | None
+    backlog_bookings: int = 0
+    backlog_seconds: float = 0.0
+    bookings_per_s: float = 0.0
+    events_per_s: float = 0.0
+    terminal_seconds: float = 0.0
+    usage: dict[str, dict] = field(default_factory=dict)
+    broker_cpu_s: float = 0.0
+    violations: list[str] = field(default_factory=list)
+    rates: list[dict] = field(default_factory=list)
+    ratio_to_passthrough: float | None = None
+    ratio_to_broker: float | None = None
+
+
+def _cpu_seconds(pid: int) -> float:
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / CLK_TCK  # utime + stime
+
+
+def _peak_rss_mb(pid: int) -> float:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmHWM:"):
+            return int(line.split()[1]) / 1024
+    return 0.0
+
+
+def machine() -> dict:
+    model = ""
+    for line in Path("/proc/cpuinfo").read_text().splitlines():
+        if line.startswith("model name"):
+            model = line.split(":", 1)[1].strip()
+            break
+    mem_kb = int(Path("/proc/meminfo").read_text().split()[1])
+    return {"cpu": model, "cores": os.cpu_count(), "memory_gib": round(mem_kb / 1024 / 1024, 1),
+            "python": platform.python_version(), "kafka": stack.KAFKA_VERSION, "registry": stack.APICURIO_VERSION}
+
+
+def message_size(plan) -> float:
+    """Mean encoded size of the bookings the pipeline is fed (what the baselines send)."""
+    from topics import topic_for_event
+
+    codec = AvroCodec()
+    sample = [booking_event(plan, b) for b in plan.bookings[:50]]
+    sizes = [len(codec.encode(e, topic_name(topic_for_event(e.avro_name)))) for e in sample]
+    return sum(sizes) / len(sizes)
+
+
+def _events_written(start: dict[tuple[str, int], int]) -> int:
+    end = end_offsets(tuple(t for t in ALL_TOPICS))
+    return sum(high - start.get(key, 0) for key, high in end.items())
+
+
+def _latencies(facts, booking_ids) -> tuple[dict, dict]:
+    requests = facts.requests(booking_ids)
+    terminals = facts.terminals()
+    by_type = {t: {e.booking_id: e.occurred_at for e in facts.of(t)} for t in DOWNSTREAM_TYPES}
+    to_terminal, to_downstream = [], []
+    for booking_id, request in requests.items():
+        ends = terminals.get(booking_id)
+        if not ends:
+            continue
+        to_terminal.append(ends[0].occurred_at - request.occurred_at)
+        if ends[0].type_name == "ReservationConfirmed":
+            done = [by_type[t].get(booking_id) for t in DOWNSTREAM_TYPES]
+            if all(d is not None for d in done):
+                to_downstream.append(max(done) - request.occurred_at)
+
+    def pcts(values):
+        return {f"p{p}": percentile(values, p) for p in (50, 95, 99)}
+
+    return pcts(to_terminal), pcts(to_downstream)
+
+
+def run(options: BenchOptions, out: TextIO = sys.stdout) -> PipelineResult:
+    def say(msg: str) -> None:
+        print(msg, file=out, flush=True)
+
+    run_id = uuid.uuid4().hex[:8]
+    stack.up()
+    # A topic namespace of its own: the run's facts are exactly what it wrote.
+    os.environ["OPENGYM_TOPIC_PREFIX"] = f"bench{run_id}."
+    create_topics()
+    plan = plan_workload(WorkloadConfig(bookings=options.bookings, seed=11), f"{run_id}b")
+    size = message_size(plan)
+    result = PipelineResult(options.label, machine(), round(size, 1), None, None)
+    say(f"bench pipeline {run_id}: {options.bookings} bookings backlog, message size {size:.0f} B, "
+        f"{result.machine['cores']} cores ({result.machine['cpu']})")
+
+    if options.baselines:
+        say(f"baseline (a): Kafka's producer/consumer perf tools, {options.broker_records} records of {size:.0f} B ...")
+        result.broker = asdict(baselines.broker_limit(options.broker_records, int(size)))
+        say(f"  produce {result.broker['produce_per_s']:,.0f} msg/s, consume {result.broker['consume_per_s']:,.0f} msg/s")
+        say(f"baseline (b): raw confluent-kafka pass-through over the same hops, "
+            f"{options.passthrough_bookings} bookings ...")
+        result.passthrough = asdict(baselines.passthrough(options.passthrough_bookings, int(size)))
+        say(f"  {result.passthrough['bookings_per_s']:,.0f} bookings/s, "
+            f"{result.passthrough['messages_per_s']:,.0f} msg/s")
+
+    log_dir = get_settings().home / "state" / "bench" / run_id
+    components = COMPONENTS + ((OBSERVER,) if options.observer and observer_available() else ())
+    faults = Faults(delay_share=0.0, payment_failure_rate=0.0, tick_interval=1.0)
+    supervisor = Supervisor(log_dir, components, env={**faults.env(), "OPENGYM_TOPIC_PREFIX": os.environ["OPENGYM_TOPIC_PREFIX"]},
+                            env_per_component=metrics_env(components, True, say))
+    expect = Expectations(downstream=DOWNSTREAM_TYPES)
+    try:
+        say(f"pipeline: starting {len(components)} workers; logs in {log_dir}")
+        supervisor.start()
+        collector = FactCollector(end_offsets())
+        driver = Driver(plan, collector)
+        driver.seed()
+        collector.close()
+
+        # ---- backlog ------------------------------------------------------------------------
+        start_offsets = end_offsets(tuple(t for t in ALL_TOPICS))
+        terminal_topic = topic_name(RESERVATION_EVENTS)
+        before_terminal = baselines.topic_count(terminal_topic, PARTITIONS)
+        cpu_before = {c: _cpu_seconds(w.pid) for c, w in supervisor.workers.items()}
+        kafka_pid = stack.our_pid(stack.Layout(get_settings().home), "kafka")
+        broker_before = _cpu_seconds(kafka_pid) if kafka_pid else 0.0
+        say(f"backlog: writing {len(plan.bookings)} bookings as fast as the producer takes them ...")
+        started_ms = time.time() * 1000
+        for booking in plan.bookings:
+            driver.send(booking_event(plan, booking, occurred_at=now_ms()))
+        driver.flush()
+        baselines.wait_for_counts({terminal_topic: before_terminal + len(plan.bookings)}, PARTITIONS,
+                                  timeout=max(300.0, options.bookings / 20))
+        terminal_ms = baselines.last_timestamp_ms([terminal_topic])
+        collector = FactCollector(start_offsets)
+        collector.drain()
+        confirmed = len([e for e in collector.facts.of("ReservationConfirmed")])
+        # Each downstream topic holds exactly one fact per confirmed booking in this run (no check-ins).
+        baselines.wait_for_counts({topic_name(t): confirmed for t in DOWNSTREAM_TOPICS}, PARTITIONS, timeout=300.0)
+        end_ms = baselines.last_timestamp_ms([topic_name(t) for t in DOWNSTREAM_TOPICS])
+        result.backlog_bookings = len(plan.bookings)
+        result.backlog_seconds = round((end_ms - started_ms) / 1000, 3)
+        result.terminal_seconds = round((terminal_ms - started_ms) / 1000, 3)
+        result.bookings_per_s = round(len(plan.bookings) / result.backlog_seconds, 1)
+        written = _events_written(start_offsets)
+        result.events_per_s = round(written / result.backlog_seconds, 1)
+        for c, w in supervisor.workers.items():
+            result.usage[c] = asdict(ProcessUsage(round(_cpu_seconds(w.pid) - cpu_before[c], 2),
+                                                  round(_peak_rss_mb(w.pid), 1)))
+        result.broker_cpu_s = round((_cpu_seconds(kafka_pid) if kafka_pid else 0.0) - broker_before, 2)
+        collector.drain()
+        result.violations = check_invariants(collector.facts, [b.booking_id for b in plan.bookings], expect)
+        collector.close()
+        say(f"  drained in {result.backlog_seconds:.2f}s: {result.bookings_per_s:,.1f} bookings/s, "
+            f"{result.events_per_s:,.0f} events/s written; invariants: "
+            f"{'OK' if not result.violations else f'{len(result.violations)} VIOLATIONS'}")
+
+        # ---- fixed offered rates ------------------------------------------------------------
+        for fraction in options.rate_fractions:
+            rate = max(1.0, result.bookings_per_s * fraction)
+            count = max(20, int(rate * options.rate_seconds))
+            rate_plan = plan_workload(WorkloadConfig(bookings=count, seed=13), f"{run_id}r{int(fraction * 100)}")
+            offsets = end_offsets()
+            collector = FactCollector(offsets)
+            driver = Driver(rate_plan, collector)
+            driver.seed()
+            say(f"rate {fraction:.0%} of sustained: {rate:,.1f} bookings/s for {count} bookings ...")
+            driver.send_bookings(rate)
+            # No check-ins here: the settlement chain is not on the latency path being measured.
+            driver.expected_downstream = DOWNSTREAM_TYPES
+            driver._checks_in = set()
+            driver.settle(300.0)
+            collector.drain()
+            ids = [b.booking_id for b in rate_plan.bookings]
+            to_terminal, to_downstream = _latencies(collector.facts, ids)
+            violations = check_invariants(collector.facts, ids, expect)
+            collector.close()
+            result.rates.append(asdict(RateResult(round(rate, 1), count, to_terminal, to_downstream, len(violations))))
+            result.violations += violations
+            say(f"  request->terminal p50 {to_terminal['p50']} ms, p95 {to_terminal['p95']} ms, "
+                f"p99 {to_terminal['p99']} ms; request->all downstream p99 {to_downstream['p99']} ms")
+    finally:
+        supervisor.stop()
+        os.environ.pop("OPENGYM_TOPIC_PREFIX", None)
+
+    if result.passthrough:
+        result.ratio_to_passthrough = round(result.bookings_per_s / result.passthrough["bookings_per_s"], 4)
+    if result.broker:
+        result.ratio_to_broker = round(result.events_per_s / result.broker["produce_per_s"], 4)
+    say("")
+    say(render(result))
+    path = options.results or (Path("bench-results") / f"pipeline-{time.strftime('%Y%m%dT%H%M%S')}-{run_id}.json")
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(asdict(result), indent=2) + "\n")
+    say(f"results: {path}")
+    return result
+
+
+def render(r: PipelineResult) -> str:
+    lines = [f"{'':<52}{'value':>16}", "-" * 68]
+
+    def row(label, value):
+        lines.append(f"{label:<52}{value:>16}")
+
+    if r.broker:
+        row("(a) broker produce, msg/s", f"{r.broker['produce_per_s']:,.0f}")
+        row("(a) broker consume, msg/s", f"{r.broker['consume_per_s']:,.0f}")
+    if r.passthrough:
+        row("(b) raw pass-through, bookings/s", f"{r.passthrough['bookings_per_s']:,.0f}")
+        row("(b) raw pass-through, msg/s", f"{r.passthrough['messages_per_s']:,.0f}")
+    row(f"pipeline backlog of {r.backlog_bookings}, seconds", f"{r.backlog_seconds:.2f}")
+    row("pipeline sustained, bookings/s", f"{r.bookings_per_s:,.1f}")
+    row("pipeline events written, events/s", f"{r.events_per_s:,.0f}")
+    if r.ratio_to_passthrough is not None:
+        row("ratio pipeline / pass-through (bookings)", f"{r.ratio_to_passthrough:.4f}")
+    if r.ratio_to_broker is not None:
+        row("ratio pipeline events / broker produce", f"{r.ratio_to_broker:.4f}")
+    for rate in r.rates:
+        t, d = rate["terminal_ms"], rate["downstream_ms"]
+        row(f"at {rate['offered_per_s']:,.1f}/s: terminal p50/p95/p99 ms", f"{t['p50']}/{t['p95']}/{t['p99']}")
+        row(f"at {rate['offered_per_s']:,.1f}/s: downstream p50/p95/p99 ms", f"{d['p50']}/{d['p95']}/{d['p99']}")
+    for component, usage in r.usage.items():
+        row(f"{component}: CPU s during backlog / peak RSS MB", f"{usage['cpu_s']:.1f} / {usage['peak_rss_mb']:.0f}")
+    row("broker: CPU s during backlog", f"{r.broker_cpu_s:.1f}")
+    row("invariants", "OK" if not r.violations else f"{len(r.violations)} violations")
+    return "\n".join(lines)
+
+
+def add_arguments(parser) -> None:
+    parser.add_argument("--bookings", type=int, default=BenchOptions.bookings,
+                        help="bookings in the backlog (default %(default)s)")
+    parser.add_argument("--rates", default="0.25,0.5",
+                        help="offered rates as fractions of the sustained rate (default %(default)s; '' skips)")
+    parser.add_argument("--rate-seconds", type=float, default=BenchOptions.rate_seconds,
+                        help="seconds of bookings offered at each rate (default %(default)s)")
+    parser.add_argument("--no-baselines", action="store_true", help="skip the broker and pass-through baselines")
+    parser.add_argument("--passthrough-bookings", type=int, default=BenchOptions.passthrough_bookings)
+    parser.add_argument("--broker-records", type=int, default=BenchOptions.broker_records)
+    parser.add_argument("--no-observer", action="store_true", help="run the pipeline without the observer")
+    parser.add_argument("--results", type=Path, help="write the JSON results here (default bench-results/...)")
+    parser.add_argument("--label", default="", help="a name for this run in the results file")
+
+
+def main(args) -> int:
+    options = BenchOptions(
+        bookings=args.bookings,
+        rate_fractions=tuple(float(f) for f in args.rates.split(",") if f.strip()),
+        rate_seconds=args.rate_seconds, baselines=not args.no_baselines,
+        broker_records=args.broker_records, passthrough_bookings=args.passthrough_bookings,
+        observer=not args.no_observer, results=args.results, label=args.label)
+    result = run(options)
+    return 1 if result.violations else 0
