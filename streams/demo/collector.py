@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+import time
 import uuid
 from collections import Counter
 
-from confluent_kafka import OFFSET_BEGINNING, TopicPartition
+from confluent_kafka import TopicPartition
 
 from streams.codec import AvroCodec, DecodeError
 from streams.demo.facts import Facts
@@ -49,12 +50,16 @@ class FactCollector:
         self._client = consumer(f"opengym-demo-collector-{uuid.uuid4()}")
         metadata = self._client.list_topics(timeout=10).topics
         assignment = []
+        self._positions: dict[tuple[str, int], int] = {}
         for topic in topics:
             name = topic_name(topic)
             if name not in metadata:
                 raise RuntimeError(f"topic {name} does not exist; create the topics first")
             for partition in metadata[name].partitions:
-                offset = (start or {}).get((name, partition), OFFSET_BEGINNING)
+                offset = (start or {}).get((name, partition))
+                if offset is None:
+                    offset = self._client.get_watermark_offsets(TopicPartition(name, partition), timeout=10)[0]
+                self._positions[(name, partition)] = offset
                 assignment.append(TopicPartition(name, partition, offset))
         self._client.assign(assignment)
 
@@ -65,6 +70,7 @@ class FactCollector:
         for msg in messages:
             if msg.error():
                 continue
+            self._positions[(msg.topic(), msg.partition())] = msg.offset() + 1
             try:
                 event = self.codec.decode(msg.value())
             except DecodeError:
@@ -75,14 +81,21 @@ class FactCollector:
             self.facts.add(event)
         return len(messages)
 
-    def drain(self, quiet_polls: int = 2, timeout: float = 0.2) -> int:
-        """Poll until ``quiet_polls`` polls in a row bring nothing new."""
-        total, quiet = 0, 0
-        while quiet < quiet_polls:
-            got = self.poll(timeout)
-            total += got
-            quiet = 0 if got else quiet + 1
-        return total
+    def behind(self) -> int:
+        """Messages produced to the observed topics that this collector has not read yet."""
+        return sum(max(0, self._client.get_watermark_offsets(TopicPartition(name, partition), timeout=10)[1] - at)
+                   for (name, partition), at in self._positions.items())
+
+    def drain(self, timeout: float = 30.0) -> None:
+        """Read up to the end of every partition as it is now (clock ticks keep topics growing, so
+        "until quiet" would never end)."""
+        ends = {key: self._client.get_watermark_offsets(TopicPartition(*key), timeout=10)[1]
+                for key in self._positions}
+        deadline = time.monotonic() + timeout
+        while any(self._positions[key] < end for key, end in ends.items()):
+            if time.monotonic() > deadline:
+                raise TimeoutError(f"collector still {self.behind()} messages behind after {timeout:.0f}s")
+            self.poll(0.2)
 
     def close(self) -> None:
         self._client.close()

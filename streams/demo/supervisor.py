@@ -42,7 +42,7 @@ def _admin():
 
 def group_members(group: str, timeout: float = 5.0) -> list | None:
     """Members of a STABLE consumer group that hold partitions; None while it is not stable."""
-    from confluent_kafka.admin import ConsumerGroupState
+    from confluent_kafka import ConsumerGroupState
 
     try:
         description = _admin().describe_consumer_groups([group])[group].result(timeout)

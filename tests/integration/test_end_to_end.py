@@ -1,0 +1,209 @@
+"""End to end: the seven components as real worker processes on the real broker and registry.
+
+The workers start once for this module, on the module's own topics (a fresh OPENGYM_TOPIC_PREFIX);
+each test drives its own workload with its own ids, and checks the invariants over its own bookings.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections import Counter
+
+import pytest
+
+import topics
+from streams.codec import AvroCodec
+from streams.demo.driver import driver_producer
+from streams.demo.facts import DOWNSTREAM_TYPES, symbol
+from streams.demo.summary import summarize
+from streams.demo.workload import PARTNER_VISIT, booking_event
+from streams.kafka import create_topics
+from streams.models import BY_NAME
+from tests.conftest import wait_for
+from tests.integration.e2e_support import (committed_behind, drive, sample_event, small_plan, start_run,
+                                          start_workers)
+
+COMPONENT_INPUTS = {
+    "reservation": (topics.RESERVATION_COMMANDS, topics.ENTITLEMENT_EVENTS),
+    "entitlement": (topics.ENTITLEMENT_REQUESTS,),
+    "tenant-billing": (topics.RESERVATION_EVENTS,),
+    "attendance": (topics.RESERVATION_EVENTS, topics.ATTENDANCE_COMMANDS),
+    "notifications": (topics.RESERVATION_EVENTS,),
+    "platform-billing": (topics.ATTENDANCE_EVENTS, topics.FINANCE_EVENTS),
+    "finance": (topics.PLATFORM_BILLING_EVENTS,),
+}
+"""The contract topics each component consumes (what the choreography says it reacts to)."""
+
+
+@pytest.fixture(scope="module")
+def e2e_prefix(stack):
+    """The module's own copy of every catalog topic (``topic_prefix``, for a module's workers)."""
+    prefix = f"t{uuid.uuid4().hex[:10]}."
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("OPENGYM_TOPIC_PREFIX", prefix)
+        create_topics()
+        yield prefix
+
+
+@pytest.fixture(scope="module")
+def workers(e2e_prefix, tmp_path_factory):
+    supervisor = start_workers(tmp_path_factory.mktemp("workers"), e2e_prefix)
+    yield supervisor
+    supervisor.stop()
+
+
+@pytest.fixture(scope="module")
+def baseline(workers):
+    """A realistic workload of 200 bookings: full classes, exhausted packs, partner visits, late
+    consumes, failed payments."""
+    run = drive(small_plan(200, seed=11), rate=60)
+    yield run
+    run.collector.close()
+
+
+def test_every_booking_ends_in_exactly_one_terminal_event_and_no_class_is_overbooked(baseline):
+    assert baseline.violations() == []
+    outcomes = summarize(baseline.facts, baseline.booking_ids).outcomes
+    assert sum(outcomes.values()) == 200 and "no terminal event" not in outcomes
+    assert outcomes["rejected:CLASS_FULL"] > 0, outcomes
+    seated = Counter(e.class_id for e in baseline.facts.of("ReservationConfirmed"))
+    popular = [c for c in baseline.plan.classes if c.popular]
+    assert any(seated[c.class_id] == c.capacity for c in popular), "no popular class filled up"
+    assert all(seated[c.class_id] <= c.capacity for c in baseline.plan.classes)
+
+
+def test_net_credits_consumed_equal_confirmed_class_pack_bookings_and_late_consumes_are_released(baseline):
+    summary = summarize(baseline.facts, baseline.booking_ids)
+    assert summary.credits["net_class_pack_credits"] == summary.credits["confirmed_class_pack_bookings"] > 0
+    assert summary.outcomes["rejected:CREDITS_EXHAUSTED"] > 0
+    timed_out = {e.booking_id for e in baseline.facts.of("ReservationRejected")
+                 if symbol(e.reason) == "ENTITLEMENT_TIMEOUT"}
+    late = {e.booking_id for e in baseline.facts.of("InstrumentConsumed")} & timed_out
+    released = {e.booking_id for e in baseline.facts.of("InstrumentReleased")}
+    assert late, f"no consume arrived after its deadline (timeouts: {len(timed_out)})"
+    assert late <= released, f"late consumes not released: {sorted(late - released)}"
+    reasons = {e.booking_id: symbol(e.reason) for e in baseline.facts.of("InstrumentReleaseRequested")}
+    assert all(reasons.get(b) == "LATE_CONSUME" for b in late)
+
+
+def test_partner_visits_settle_confirmed_or_escalated_when_payments_fail(baseline):
+    summary = summarize(baseline.facts, baseline.booking_ids)
+    partner_visits = sum(1 for e in baseline.facts.of("AttendanceRecorded")
+                         if e.partner_visit and e.booking_id in set(baseline.booking_ids))
+    planned = sum(1 for b in baseline.plan.bookings if b.intent == PARTNER_VISIT)
+    assert 0 < partner_visits <= planned
+    assert summary.settlements["obligations"] == partner_visits
+    assert summary.settlements["confirmed"] > 0 and summary.settlements["escalated"] > 0, summary.settlements
+    assert summary.settlements["confirmed"] + summary.settlements["escalated"] == partner_visits
+    assert summary.settlements["escalated"] == summary.settlements["payments failed"]
+
+
+def test_downstream_facts_happen_once_per_confirmed_booking_when_events_are_delivered_twice(baseline):
+    facts = baseline.facts
+    confirmed = facts.of("ReservationConfirmed")
+    requests = list(facts.requests(baseline.booking_ids).values())
+    replayed = confirmed[:40] + requests[:40]
+    codec, producer = AvroCodec(), driver_producer()
+    for event in replayed:
+        name = topics.topic_name(topics.topic_for_event(event.avro_name))
+        producer.produce(name, key=event.correlation_id.encode(), value=codec.encode(event, name))
+    assert producer.flush(30) == 0
+    for component in ("tenant-billing", "attendance", "notifications"):
+        wait_for(lambda c=component: committed_behind(c, topics.RESERVATION_EVENTS) == 0, 60,
+                 f"{component} to commit past the replayed ReservationConfirmed events",
+                 seen=lambda c=component: committed_behind(c, topics.RESERVATION_EVENTS))
+    wait_for(lambda: committed_behind("reservation", topics.RESERVATION_COMMANDS) == 0, 60,
+             "reservation to commit past the replayed BookClassRequested events")
+    baseline.collector.drain()
+
+    assert baseline.violations() == []
+    ours = set(baseline.booking_ids)
+    confirmed_ids = {e.booking_id for e in confirmed}
+    replayed_confirmations = Counter(e.booking_id for e in replayed if e.type_name == "ReservationConfirmed")
+
+    def deliveries(type_name: str) -> Counter:
+        counts = Counter()
+        for event in facts.of(type_name):
+            if event.booking_id in ours:
+                counts[event.booking_id] += facts.deliveries[event.event_id]
+        return counts
+
+    for type_name in DOWNSTREAM_TYPES:
+        assert deliveries(type_name) == Counter({b: 1 for b in confirmed_ids}), f"{type_name} not once each"
+    assert deliveries("ReservationRejected") == Counter({b: 1 for b in ours - confirmed_ids})
+    assert deliveries("ReservationConfirmed") == Counter({b: 1 + replayed_confirmations[b] for b in confirmed_ids})
+
+
+def test_a_worker_killed_mid_workload_resumes_from_its_changelog(workers):
+    plan = small_plan(150, seed=23)
+    killed = []
+
+    def kill_reservation_then_entitlement():
+        sent = len(run_state["run"].driver.sent_bookings) if run_state else 0
+        if sent >= 50 and "reservation" not in killed:
+            workers.kill("reservation")
+            workers.workers["reservation"].start()
+            killed.append("reservation")
+        if sent >= 100 and "entitlement" not in killed:
+            workers.kill("entitlement")
+            workers.workers["entitlement"].start()
+            killed.append("entitlement")
+
+    run_state = {}
+    run = start_run(plan)
+    run_state["run"] = run
+    run.driver.seed()
+    run.driver.send_bookings(30, on_tick=kill_reservation_then_entitlement)
+    run.driver.settle(150)
+    run.collector.drain()
+    try:
+        assert killed == ["reservation", "entitlement"]
+        assert run.violations() == []
+        assert workers.workers["reservation"].starts == 2 and workers.workers["reservation"].alive()
+        assert workers.workers["entitlement"].starts == 2 and workers.workers["entitlement"].alive()
+        assert summarize(run.facts, run.booking_ids).outcomes["confirmed"] > 0
+    finally:
+        run.collector.close()
+    workers.wait_ready(120, ("reservation", "entitlement"))
+
+
+def test_garbage_and_contract_violations_land_in_each_dead_letter_topic_and_the_flow_goes_on(workers):
+    run = start_run(small_plan(30, seed=5))
+    codec, producer = AvroCodec(), driver_producer()
+    poisoned: dict[str, list[tuple[str, str]]] = {}
+    for component, sources in COMPONENT_INPUTS.items():
+        for topic in sources:
+            name = topics.topic_name(topic)
+            key = f"poison-{uuid.uuid4().hex[:8]}"
+            producer.produce(name, key=key.encode(), value=b"not avro at all: \xff\xfe garbage")
+            violating = sample_event(topic, correlation_id=key)
+            producer.produce(name, key=key.encode(), value=codec.encode(violating, name))
+            poisoned.setdefault(component, []).append((name, key))
+    assert producer.flush(30) == 0
+
+    def letters():
+        found = Counter()
+        for letter in run.facts.of("DeadLetter"):
+            found[(letter.component, letter.source_topic, letter.error_kind)] += 1
+        return found
+
+    expected = {(c, name, kind) for c, pairs in poisoned.items() for name, _ in pairs
+                for kind in ("NOT_FRAMED", "CONTRACT_VIOLATION")}
+
+    def all_dead_lettered():
+        run.collector.poll(0.2)
+        return expected <= set(letters())
+
+    wait_for(all_dead_lettered, 60, "a NOT_FRAMED and a CONTRACT_VIOLATION dead letter per component and input topic",
+             seen=lambda: sorted(expected - set(letters())))
+
+    run.driver.seed()
+    run.driver.send_bookings(30)
+    run.driver.settle(90)
+    run.collector.drain()
+    try:
+        assert run.violations() == []
+        assert summarize(run.facts, run.booking_ids).outcomes["confirmed"] > 0
+        assert not workers.dead()
+    finally:
+        run.collector.close()
