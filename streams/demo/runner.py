@@ -130,7 +130,13 @@ def run_demo(options: DemoOptions, out: TextIO = sys.stdout) -> DemoResult:
     say(f"topics: {sum(1 for s in created.values() if s == 'created')} created, "
         f"{sum(1 for s in created.values() if s == 'exists')} already there")
 
-    components = COMPONENTS + ((OBSERVER,) if options.observer and observer_available() else ())
+    components = COMPONENTS
+    if options.observer:
+        available, why = observer_available(options.faults.env())
+        if available:
+            components += (OBSERVER,)
+        else:
+            say(f"observer: not launched ({why})")
     supervisor = Supervisor(log_dir, components, env=options.faults.env(),
                             env_per_component=metrics_env(components, options.metrics, say))
     start_offsets = end_offsets()

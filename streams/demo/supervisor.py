@@ -57,13 +57,22 @@ class WorkerFailed(RuntimeError):
     """A worker exited or did not get ready; the message ends with the tail of its log."""
 
 
-def observer_available() -> bool:
-    """True when the correlation observer exists in this checkout and imports."""
+def observer_available(env: dict[str, str] | None = None, timeout: float = 60.0) -> tuple[bool, str]:
+    """Whether the correlation observer exists in this checkout and imports (checked in a child
+    process, as its worker would import it); with the reason when it does not."""
+    import importlib.util
+
+    if importlib.util.find_spec("agents.correlation") is None:
+        return False, "agents.correlation is not in this checkout"
     try:
-        import importlib.util
-        return importlib.util.find_spec("agents.correlation") is not None
-    except (ImportError, ValueError):
-        return False
+        check = subprocess.run([sys.executable, "-c", "import agents.correlation"], capture_output=True,
+                               text=True, timeout=timeout, env={**os.environ, **(env or {})})
+    except subprocess.TimeoutExpired:
+        return False, f"importing agents.correlation took over {timeout:.0f}s"
+    if check.returncode != 0:
+        last = (check.stderr.strip().splitlines() or ["?"])[-1]
+        return False, f"agents.correlation does not import: {last}"
+    return True, "agents.correlation imports"
 
 
 def log_tail(path: Path, lines: int = 15) -> str:
