@@ -117,7 +117,7 @@ def run_worker(mode: str, group: str, partitions, total: int, timeout: float, lo
            "OPENGYM_OBSERVER_GAUGE_INTERVAL": "3600"}
     with open(log_path, "ab") as log:
         process = subprocess.Popen(
-            [str(Path(sys.executable).parent / "faust"), "-A", "agents.correlation", "worker", "-l", "warning"],
+            [str(Path(sys.executable).parent / "faust"), "-A", "agents.correlation", "worker", "-l", os.environ.get("OPENGYM_BENCH_LOGLEVEL", "warn"), "--without-web"],
             stdout=log, stderr=subprocess.STDOUT, env=env, cwd=REPO_ROOT, start_new_session=True)
     samples: list[tuple[float, int]] = []
     peak = None
@@ -150,24 +150,17 @@ def run_worker(mode: str, group: str, partitions, total: int, timeout: float, lo
             "events_per_s": counted / seconds if seconds > 0 else float("nan"), "peak_rss_mb": (peak or 0) / 1024}
 
 
-def worker_throughput(events: list, timeout: float) -> list[dict]:
-    from confluent_kafka import TopicPartition
-
-    from agents.catalog import build
+def _produce(events: list, prefix: str) -> None:
     from streams.codec import AvroCodec
-    from streams.kafka import admin, create_topics, producer
+    from streams.kafka import create_topics, producer
     from topics import topic_for_event, topic_name
 
-    prefix = f"bench{uuid.uuid4().hex[:8]}."
     os.environ["OPENGYM_TOPIC_PREFIX"] = prefix
-    os.environ.setdefault("OPENGYM_HOME", str(Path("/tmp") / f"opengym-bench-{prefix}"))
     create_topics()
     codec = AvroCodec()
     out = producer(partitioner="murmur2_random", **{"linger.ms": 20})
-    names = set()
     for event in events:
         name = topic_name(topic_for_event(event.avro_name))
-        names.add(name)
         while True:
             try:
                 out.produce(name, key=event.correlation_id.encode(), value=codec.encode(event, name))
@@ -177,25 +170,40 @@ def worker_throughput(events: list, timeout: float) -> list[dict]:
         out.poll(0)
     if out.flush(60):
         raise RuntimeError("the workload was not fully produced")
-    from agents.correlation import observed_topics
 
-    sources = [topic_name(t) for t in observed_topics(build())]
-    partitions = [TopicPartition(n, p) for n in sources for p in range(4)]
-    group = f"{prefix}opengym-correlation"
-    log_dir = Path(os.environ["OPENGYM_HOME"])
-    log_dir.mkdir(parents=True, exist_ok=True)
+
+def worker_throughput(events: list, timeout: float) -> list[dict]:
+    """One worker per mode, each under its own topic prefix (its own copy of the workload and its own
+    consumer group), one after the other so they never share the CPU."""
+    from confluent_kafka import TopicPartition
+
+    from agents.catalog import build
+    from agents.correlation import observed_topics
+    from streams.kafka import admin
+    from topics import topic_name
+
+    run = uuid.uuid4().hex[:8]
+    home = Path(os.environ.get("OPENGYM_HOME", "/tmp")) / "bench" / run
+    home.mkdir(parents=True, exist_ok=True)
     results = []
+    prefixes = []
     try:
         for mode in ("decode-only", "observer"):
-            results.append(run_worker(mode, group, partitions, len(events), timeout, log_dir / f"{mode}.log"))
-            for future in admin().delete_consumer_groups([group], request_timeout=30).values():
-                future.result()
+            prefix = f"bench{run}{mode[0]}."
+            prefixes.append(prefix)
+            _produce(events, prefix)
+            sources = [topic_name(t) for t in observed_topics(build())]
+            partitions = [TopicPartition(n, p) for n in sources for p in range(4)]
+            os.environ["OPENGYM_HOME"] = str(home)
+            results.append(run_worker(mode, f"{prefix}opengym-correlation", partitions, len(events), timeout,
+                                      home / f"{mode}.log"))
     finally:
-        prefixed = [t for t in admin().list_topics(timeout=10).topics if t.startswith(prefix)]
-        if prefixed:
-            for future in admin().delete_topics(prefixed, operation_timeout=30).values():
+        client = admin()
+        leftovers = [t for t in client.list_topics(timeout=10).topics if t.startswith(tuple(prefixes))]
+        if leftovers:
+            for future in client.delete_topics(leftovers, operation_timeout=30).values():
                 try:
-                    future.result()
+                    future.result(60)
                 except Exception:  # best effort: a leftover bench topic harms nothing
                     pass
     return results

@@ -67,7 +67,7 @@ class ObserverWorker:
         env = {**os.environ, **WORKER_ENV}
         with open(self.log_path, "ab") as log:
             self.process = subprocess.Popen(
-                [str(Path(sys.executable).parent / "faust"), "-A", "agents.correlation", "worker", "-l", "info"],
+                [str(Path(sys.executable).parent / "faust"), "-A", "agents.correlation", "worker", "-l", "info", "--without-web"],
                 stdout=log, stderr=subprocess.STDOUT, env=env, cwd=REPO_ROOT, start_new_session=True)
 
     def kill(self) -> None:
