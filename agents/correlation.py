@@ -99,6 +99,11 @@ async def settle(key: str, outcome: Outcome) -> None:
 
 @app.timer(env_float("OPENGYM_OBSERVER_GAUGE_INTERVAL", 5.0))
 async def export_gauges() -> None:
+    update_gauges()
+
+
+def update_gauges() -> None:
+    """In flight per business transaction, oldest open age per process, state size (read-only on the table)."""
     states = list(transactions.values())
     metrics.OBSERVER_STATE.set(len(states))
     counts, oldest = in_flight(observer, states, clock.now or now_ms())

@@ -193,3 +193,20 @@ def test_the_observer_declares_only_its_own_topics_as_outputs():
     assert {t.name for t in correlation.OUTPUTS} <= own
     assert topics.CORRELATION_ANOMALIES in correlation.OUTPUTS
     assert not set(correlation.OUTPUTS) & set(correlation.SOURCES)
+
+
+def test_gauges_show_transactions_in_flight_and_the_oldest_open_process(harness):
+    bid = booking_id()
+    t0 = 2_000_000_000_000  # later than every other test's transactions, so this one is the oldest open
+
+    async def scenario(h):
+        for event in facts.booking(bid, t0, facts.CLEAN)[:2]:  # booked, consume requested, no reply yet
+            await h.fact(event)
+        await h.tick(t0 + 3000, partition_of(bid))
+
+    harness.run(scenario)
+    correlation.update_gauges()
+    assert metrics.IN_FLIGHT.labels("Member Books a Class")._value.get() >= 1
+    assert metrics.OLDEST_OPEN_SECONDS.labels("Member Books a Class", "InstrumentConsumeProcess")._value.get() \
+        >= 2.98
+    assert metrics.OBSERVER_STATE._value.get() >= 1
