@@ -25,11 +25,11 @@ from streams.settings import get_settings
 class Faults:
     """The components' fault knobs, passed to the workers as environment variables."""
 
-    delay_share: float = 0.03
+    delay_share: float = 0.05
     """Share of consume requests Entitlement answers late."""
-    delay_ms: int = 3000
-    booking_timeout_ms: int = 2000
-    """Reservation's nested deadline for Entitlement's reply."""
+    delay_ms: int = 7000
+    booking_timeout_ms: int = 5000
+    """Reservation's nested deadline for Entitlement's reply (the components' own default)."""
     payment_failure_rate: float = 0.1
     pause_notifications: bool = False
     tick_interval: float = 0.25

@@ -17,11 +17,6 @@ COMPONENTS = ("reservation", "entitlement", "tenant-billing", "attendance", "not
 
 OBSERVER = "correlation"
 
-FAST_RESTART_ENV = {"BROKER_SESSION_TIMEOUT": "10", "BROKER_HEARTBEAT_INTERVAL": "1"}
-"""Faust reads these from the environment. Its default session timeout (60 s) keeps a SIGKILLed
-worker in its consumer group for a minute, and the restarted one waits that long for partitions."""
-
-
 def group_id(component: str, topic_prefix: str) -> str:
     """The consumer group of a component's Faust app: its app id (see ``streams.app.make_app``)."""
     return f"{topic_prefix}opengym-{component}"
@@ -175,8 +170,6 @@ class Supervisor:
         env = dict(os.environ)
         env.update({k: str(v) for k, v in self.env.items()})
         env["PYTHONUNBUFFERED"] = "1"
-        for name, value in FAST_RESTART_ENV.items():
-            env.setdefault(name, value)
         for component in self.components:
             own_env = dict(env)
             own_env.update({k: str(v) for k, v in self.env_per_component.get(component, {}).items()})
