@@ -147,7 +147,8 @@ def run_worker(mode: str, group: str, partitions, total: int, timeout: float, lo
     seconds = last[0] - first[0]
     counted = last[1] - first[1]
     return {"mode": mode, "events": total, "measured_events": counted, "seconds": seconds,
-            "events_per_s": counted / seconds if seconds > 0 else float("nan"), "peak_rss_mb": (peak or 0) / 1024}
+            "events_per_s": counted / seconds if seconds > 0 else float("nan"), "peak_rss_mb": (peak or 0) / 1024,
+            "load_average_1m": os.getloadavg()[0]}
 
 
 def _produce(events: list, prefix: str) -> None:
@@ -227,11 +228,11 @@ def main(args) -> int:
         return 0
     print(f"opengym bench observer: {args.bookings} bookings, {len(events)} events ({results['machine']})")
     if "workers" in results:
-        print(f"{'one worker':<34}{'events/s':>10}{'events':>9}{'seconds':>9}{'peak RSS':>10}")
+        print(f"{'one worker':<34}{'events/s':>10}{'events':>9}{'seconds':>9}{'peak RSS':>10}{'load 1m':>9}")
         for r in results["workers"]:
             label = ("decode only (baseline)" if r["mode"] == "decode-only" else "observer (decode + observe)")
             print(f"{label:<34}{r['events_per_s']:>10.0f}{r['measured_events']:>9}{r['seconds']:>9.1f}"
-                  f"{r['peak_rss_mb']:>8.0f}MB")
+                  f"{r['peak_rss_mb']:>8.0f}MB{r['load_average_1m']:>9.1f}")
         base, full = results["workers"]
         print(f"observing costs {100 * (1 - full['events_per_s'] / base['events_per_s']):.0f}% of the decode-only rate")
     engine = results["engine"]
