@@ -16,7 +16,7 @@ from streams.demo.driver import Driver, DriverTimeout
 from streams.demo.facts import DOWNSTREAM_TYPES
 from streams.demo.invariants import Expectations, check_invariants
 from streams.demo.summary import Summary, render, summarize
-from streams.demo.supervisor import COMPONENTS, OBSERVER, Supervisor, observer_available
+from streams.demo.supervisor import COMPONENTS, OBSERVER, Supervisor, observer_status
 from streams.demo.workload import WorkloadConfig, WorkloadPlan, plan_workload
 from streams.settings import get_settings
 
@@ -132,7 +132,7 @@ def run_demo(options: DemoOptions, out: TextIO = sys.stdout) -> DemoResult:
 
     components = COMPONENTS
     if options.observer:
-        available, why = observer_available(options.faults.env())
+        available, why = observer_status(options.faults.env())
         if available:
             components += (OBSERVER,)
         else:

@@ -58,7 +58,12 @@ class WorkerFailed(RuntimeError):
     """A worker exited or did not get ready; the message ends with the tail of its log."""
 
 
-def observer_available(env: dict[str, str] | None = None, timeout: float = 60.0) -> tuple[bool, str]:
+def observer_available(env: dict[str, str] | None = None) -> bool:
+    """True when the correlation observer exists in this checkout and imports."""
+    return observer_status(env)[0]
+
+
+def observer_status(env: dict[str, str] | None = None, timeout: float = 60.0) -> tuple[bool, str]:
     """Whether the correlation observer exists in this checkout and imports (checked in a child
     process, as its worker would import it); with the reason when it does not."""
     import importlib.util
