@@ -111,6 +111,27 @@ def metrics_env(components: tuple[str, ...], enabled: bool, say: Callable[[str],
     return per
 
 
+def machine_line() -> str:
+    """Where the numbers came from: CPUs, memory, and how busy the machine was."""
+    import os
+    import platform
+
+    model = ""
+    try:
+        for line in open("/proc/cpuinfo", encoding="utf-8"):
+            if line.startswith("model name"):
+                model = line.split(":", 1)[1].strip()
+                break
+        mem_kb = next(int(line.split()[1]) for line in open("/proc/meminfo", encoding="utf-8")
+                      if line.startswith("MemTotal"))
+        memory = f", {mem_kb / 1024 / 1024:.0f} GiB RAM"
+    except (OSError, StopIteration, ValueError):
+        memory = ""
+    load = ", load average {:.1f} {:.1f} {:.1f}".format(*os.getloadavg()) if hasattr(os, "getloadavg") else ""
+    return (f"machine: {os.cpu_count()} CPUs{f' ({model})' if model else ''}{memory}{load}; "
+            f"{platform.system()} {platform.release()}, Python {platform.python_version()}")
+
+
 def run_demo(options: DemoOptions, out: TextIO = sys.stdout) -> DemoResult:
     def say(msg: str) -> None:
         print(msg, file=out, flush=True)
@@ -176,8 +197,10 @@ def run_demo(options: DemoOptions, out: TextIO = sys.stdout) -> DemoResult:
         except DriverTimeout as exc:
             result.timed_out = str(exc)
             say(f"not settled: {exc}")
+        t0 = time.monotonic()
         collector.drain()
         say(driver.progress().line(time.monotonic() - t_work))
+        say(f"collected {len(collector.facts.by_id)} events in all (last drain {time.monotonic() - t0:.1f}s)")
 
         facts = collector.facts
         booking_ids = [b.booking_id for b in plan.bookings]
@@ -187,6 +210,7 @@ def run_demo(options: DemoOptions, out: TextIO = sys.stdout) -> DemoResult:
         say("")
         say(render(result.summary))
         say(f"run {run_id}: {time.monotonic() - started:.1f}s in all; worker logs in {log_dir}")
+        say(machine_line())
         if options.keep_running:
             say("workers keep running (--keep-running); stop them with Ctrl-C")
             try:
