@@ -431,10 +431,16 @@ def in_flight(observer: Observer, states: Iterable[dict], now: int) -> tuple[dic
             continue
         open_here: set[str] = set()
         for view in observer.processes(state, now):
-            if view.status == "in flight" and view.started_at is not None:
-                open_here.add(view.business_transaction)
-                key = (view.business_transaction, view.process)
-                oldest[key] = max(oldest[key], max(0, now - view.started_at) / 1000.0)
+            if view.status != "in flight":
+                continue
+            # A downstream process not started yet is open since its trigger.
+            since = view.started_at if view.started_at is not None else min(
+                (e.since for e in view.expectations), default=None)
+            if since is None:
+                continue
+            open_here.add(view.business_transaction)
+            key = (view.business_transaction, view.process)
+            oldest[key] = max(oldest[key], max(0, now - since) / 1000.0)
         for name in open_here:
             counts[name] += 1
     return counts, oldest

@@ -198,3 +198,14 @@ def test_in_flight_counts_open_transactions_and_oldest_age_per_process():
     assert counts["Member Books a Class"] == 1
     assert oldest[("Member Books a Class", "InstrumentConsumeProcess")] == pytest.approx(2.0 - 0.02)
     assert oldest[("Member Books a Class", "BookingOrchestration")] == pytest.approx(2.0)
+
+
+def test_a_downstream_process_not_started_yet_counts_as_open_since_its_trigger():
+    state = observer()
+    events = scenarios.booking("b-1", T0, scenarios.NOTIFICATION_NEVER_STARTED)
+    for event in events:
+        state.event(event)
+    confirmed = next(e for e in events if type(e).__name__ == "ReservationConfirmed")
+    counts, oldest = in_flight(state.observer, state.states.values(), confirmed.occurred_at + 10_000)
+    assert counts["Member Books a Class"] == 1
+    assert oldest[("Member Books a Class", "NotificationProcess")] == pytest.approx(10.0)
