@@ -14,7 +14,7 @@ The API, all of it:
 
 - ``Runtime(component, clock=None)``: the Faust app (id ``<prefix>opengym-<component>``, broker and
   prefix from settings, ``topics.PARTITIONS`` partitions, store ``memory://`` or ``rocksdict://`` when
-  ``OPENGYM_STORE=rocksdict``, web server off). With ``clock=<topic>`` a leader-only timer publishes a
+  ``OPENGYM_STORE=rocksdict`` (Faust's rocksdb store on the rocksdict package), web server off). With ``clock=<topic>`` a leader-only timer publishes a
   ``ClockTicked`` to every partition of that topic every ``OPENGYM_TICK_INTERVAL`` seconds (default 1).
 - ``rt.table(name)``: a Faust table of JSON states keyed by str. Its changelog is partitioned by the
   key's murmur2 partition, exactly as the topics are, so state written while handling a tick lands
@@ -92,7 +92,7 @@ def store_url() -> str:
     if store in ("", "memory"):
         return "memory://"
     if store == "rocksdict":
-        return "rocksdict://"
+        return "rocksdb://"  # Faust's rocksdb store runs on the rocksdict package when python-rocksdb is absent
     raise ValueError(f"OPENGYM_STORE={store!r}: use memory or rocksdict")
 
 
@@ -145,8 +145,9 @@ class KeyPartitionedTable(faust.Table):
 
     Faust writes a change to the partition of the event being processed; a tick (published to every
     partition) or a misrouted message would then scatter one key over several changelog partitions
-    and recovery could restore a stale value. ``use_partitioner=True`` fixes that too but asks the
-    producer, which agent tests do not start.
+    and recovery could restore a stale value. Faust's own ``use_partitioner=True`` asks the producer
+    for the partition, which agent tests do not start; we keep the flag (it makes the rocksdb store
+    look a key up in every partition's database) and answer the partition ourselves.
     """
 
     def partition_for_key(self, key: Any) -> int:
@@ -187,7 +188,7 @@ class Runtime:
     def table(self, name: str) -> faust.Table:
         schema = faust.Schema(key_type=str, key_serializer="raw", value_serializer="json")
         return self.app.tables.add(KeyPartitionedTable(self.app, name=name, schema=schema, partitions=topics.PARTITIONS,
-                                                       beacon=self.app.tables.beacon))
+                                                       use_partitioner=True, beacon=self.app.tables.beacon))
 
     def _faust_topic(self, runtime_name: str):
         found = self._faust_topics.get(runtime_name)

@@ -51,12 +51,13 @@ class Step:
 STEPS = (
     Step("HoldSeat", participant="Reservation's seat keeper (state keyed by class_id)",
          request="SeatHoldRequested", replies=("SeatHeld", "SeatRefused"),
-         deadline="the booking deadline (request occurred_at + OPENGYM_BOOKING_TIMEOUT_MS)",
-         compensation="SeatReleaseRequested, on any rejection after the seat was held, and for a "
-                      "SeatHeld that arrives after the booking was given up"),
+         deadline="none of its own: the seat keeper runs in the same worker and always answers, so a "
+                  "missing answer means Reservation itself is down, and the answer comes back with it",
+         compensation="SeatReleaseRequested, on any rejection after the seat was held"),
     Step("ConsumeInstrument", participant="Entitlement (nested InstrumentConsumeProcess)",
          request="InstrumentConsumeRequested", replies=("InstrumentConsumed", "InstrumentConsumeDenied"),
-         deadline="the same booking deadline; on expiry: ReservationRejected(ENTITLEMENT_TIMEOUT)",
+         deadline="the booking deadline (request occurred_at + OPENGYM_BOOKING_TIMEOUT_MS), checked "
+                  "on ticks; on expiry: ReservationRejected(ENTITLEMENT_TIMEOUT) and the seat released",
          compensation="InstrumentReleaseRequested(LATE_CONSUME) for an InstrumentConsumed that arrives "
                       "after the booking was rejected"),
 )
@@ -130,14 +131,9 @@ def reject_denied(state: dict, event: InstrumentConsumeDenied, now: int, config:
 def time_out(state: dict, tick: ClockTicked, now: int, config: BookingConfig) -> Result:
     if state.get("due_at") is None or tick.now < state["due_at"]:
         return state, []
-    if state["phase"] == CONSUMING:
-        reason = RejectionReason.ENTITLEMENT_TIMEOUT
-        emitted = [_rejected(state, tick, tick.now, reason), _release_seat(state, tick, tick.now)]
-    else:
-        # Still waiting for our own seat keeper: reject; a SeatHeld that comes later is released.
-        reason = RejectionReason.UNKNOWN
-        emitted = [_rejected(state, tick, tick.now, reason)]
-    return {**state, "phase": REJECTED, "reason": reason.value, "due_at": None, "timed_out": True}, emitted
+    reason = RejectionReason.ENTITLEMENT_TIMEOUT
+    return ({**state, "phase": REJECTED, "reason": reason.value, "due_at": None, "timed_out": True},
+            [_rejected(state, tick, tick.now, reason), _release_seat(state, tick, tick.now)])
 
 
 def release_late_seat(state: dict, event: SeatHeld, now: int, config: BookingConfig) -> Result:
@@ -157,7 +153,6 @@ TRANSITIONS: dict[tuple[str | None, str], Transition] = {
     (None, "BookClassRequested"): start,
     (HOLDING_SEAT, "SeatHeld"): request_consume,
     (HOLDING_SEAT, "SeatRefused"): reject_refused,
-    (HOLDING_SEAT, "ClockTicked"): time_out,
     (CONSUMING, "InstrumentConsumed"): confirm,
     (CONSUMING, "InstrumentConsumeDenied"): reject_denied,
     (CONSUMING, "ClockTicked"): time_out,
@@ -178,4 +173,4 @@ def on_event(state: dict | None, event: Event, *, now: int, config: BookingConfi
 
 
 def is_due(state: dict, now: int) -> bool:
-    return state.get("phase") in OPEN_PHASES and state.get("due_at") is not None and state["due_at"] <= now
+    return state.get("phase") == CONSUMING and state.get("due_at") is not None and state["due_at"] <= now

@@ -58,7 +58,7 @@ class Workers:
     def __init__(self, log_dir: Path):
         self.log_dir = log_dir
         self.env = {**os.environ, "OPENGYM_METRICS_PORT": "0", "OPENGYM_TICK_INTERVAL": "0.2",
-                    "OPENGYM_BOOKING_TIMEOUT_MS": "10000", "OPENGYM_HOME": str(log_dir)}
+                    "OPENGYM_BOOKING_TIMEOUT_MS": "60000", "OPENGYM_HOME": str(log_dir)}
         self.procs: dict[str, subprocess.Popen] = {}
 
     def start(self, component: str) -> None:

@@ -102,13 +102,15 @@ def test_late_consume_after_timeout_is_released():
         [("InstrumentReleaseRequested", "LATE_CONSUME", "pack-1")]
 
 
-def test_a_seat_held_after_the_booking_gave_up_is_given_back():
+def test_waiting_for_the_seat_keeper_does_not_expire_the_booking():
     state, out = feed(None, request())
     hold = out[0]
-    state, out = feed(state, tick(T0 + 5000))
-    assert [(e.type_name, e.reason.value) for e in out] == [("ReservationRejected", "UNKNOWN")]
+    state, out = feed(state, tick(T0 + 60_000))
+    assert out == [] and state["phase"] == booking.HOLDING_SEAT and not booking.is_due(state, T0 + 60_000)
     state, out = feed(state, seat_held(hold))
-    assert types(out) == ["SeatReleaseRequested"]
+    assert types(out) == ["InstrumentConsumeRequested"]
+    state, out = feed(state, tick(T0 + 60_001))
+    assert [(e.type_name, getattr(e, "reason", None)) for e in out][0][1].value == "ENTITLEMENT_TIMEOUT"
 
 
 def test_a_denial_after_the_timeout_changes_nothing():
@@ -126,8 +128,10 @@ def test_a_second_request_for_a_booking_under_way_is_ignored():
 
 
 def test_timeouts_caused_by_one_tick_get_distinct_event_ids():
-    a, _ = feed(None, request("b1"))
-    b, _ = feed(None, request("b2"))
+    a, out = feed(None, request("b1"))
+    a, _ = feed(a, seat_held(out[0]))
+    b, out = feed(None, request("b2"))
+    b, _ = feed(b, seat_held(out[0]))
     shared = tick(T0 + 9000)
     _, out_a = feed(a, shared)
     _, out_b = feed(b, shared)
