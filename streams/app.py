@@ -168,6 +168,7 @@ class Runtime:
         self._mispartitioned_seen = False
         self.sink: Sink = self._send_to_kafka
         self.agents: dict[str, Any] = {}
+        self.subscriptions: dict[str, tuple[tuple[Topic, ...], frozenset[str]]] = {}
         self.app.task(self._on_worker_start)
         if clock is not None:
             self.app.timer(tick_interval(), on_leader=True, name=f"{component}.clock")(self._publish_ticks)
@@ -251,6 +252,7 @@ class Runtime:
                     yield record.message.offset
 
             consume.__name__ = consume.__qualname__ = handler.__name__
+            self.subscriptions[handler.__name__] = (sources, frozenset(accepted))
             self.agents[handler.__name__] = self.app.agent(
                 channel, name=f"{self.component}.{handler.__name__}", concurrency=1)(consume)
             return handler
