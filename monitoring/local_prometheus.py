@@ -29,6 +29,7 @@ def config_text(targets: dict[str, str], interval: str = "1s") -> str:
         "  - alerts.yml",
         "scrape_configs:",
         "  - job_name: opengym",
+        "    honor_labels: true",
         "    static_configs:",
     ]
     for component, target in sorted(targets.items()):
@@ -54,6 +55,10 @@ class LocalPrometheus:
     port: int = 9090
     interval: str = "1s"
     process: subprocess.Popen | None = None
+
+    @staticmethod
+    def rules_path() -> Path:
+        return RULES
 
     @property
     def url(self) -> str:

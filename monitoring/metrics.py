@@ -77,8 +77,49 @@ def metric_names() -> set[str]:
     return names
 
 
+DEAD_LETTER_KINDS = ("NOT_FRAMED", "UNKNOWN_SCHEMA_ID", "UNKNOWN_RECORD", "UNDECODABLE", "CONTRACT_VIOLATION",
+                     "HANDLER_ERROR")
+
+
+def initialise(component: str) -> None:
+    """Create the labelled series an alert computes ``increase()`` or ``rate()`` over, at zero.
+
+    Prometheus cannot see an increase in a series whose first sample already counts the event: a
+    dead-letter counter born at 3 would never fire the dead-letter alert.
+    """
+    for kind in DEAD_LETTER_KINDS:
+        DEAD_LETTERS.labels(component, kind)
+    if component == "correlation":
+        from streams.models import ALL_EVENTS
+
+        for event in ALL_EVENTS:
+            OBSERVED.labels(event.__name__)
+        for business_transaction, process, kind in anomaly_series():
+            ANOMALIES.labels(kind, business_transaction, process)
+
+
+def anomaly_series() -> list[tuple[str, str, str]]:
+    """(business transaction, process, anomaly kind) for every anomaly the catalog makes possible."""
+    from agents.catalog import CATALOG
+    from streams.catalog import Choreography, DownstreamProcess, NestedPair
+
+    kinds = {
+        NestedPair: ("NESTED_TIMEOUT", "LATE_REPLY", "REPLY_WITHOUT_REQUEST"),
+        DownstreamProcess: ("DOWNSTREAM_NOT_STARTED", "DOWNSTREAM_NOT_COMPLETED"),
+        Choreography: ("CHAIN_STALLED",),
+    }
+    series = []
+    for bt in CATALOG.transactions:
+        for process in bt.processes():
+            for cls, names in kinds.items():
+                if isinstance(process, cls):
+                    series += [(bt.name, process.name, kind) for kind in names]
+    return series
+
+
 def serve(component: str) -> int | None:
     """Expose /metrics for a worker; ``OPENGYM_METRICS_PORT`` overrides (0 disables)."""
+    initialise(component)
     port = int(os.environ.get("OPENGYM_METRICS_PORT", METRIC_PORTS[component]))
     if port == 0:
         return None

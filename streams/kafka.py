@@ -22,6 +22,10 @@ def producer(settings: Settings | None = None, **overrides) -> Producer:
         "acks": "all",
         "enable.idempotence": True,
         "linger.ms": 5,
+        # Java's and aiokafka's (so Faust's) default for keyed records. librdkafka's own default is
+        # CRC32-based: with it a correlation id would land on another partition than the tables'
+        # changelogs and the components' own events expect.
+        "partitioner": "murmur2_random",
         "logger": _quiet,
     }
     config.update(overrides)

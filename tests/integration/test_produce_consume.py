@@ -84,3 +84,15 @@ def test_a_garbage_payload_on_a_topic_is_reported_and_the_valid_events_around_it
     [report] = [json.loads(line) for line in errors.splitlines() if line.startswith("{")]
     assert report["error"] == "NOT_FRAMED" and "magic byte" in report["reason"]
     assert "offset" in report and "partition" in report
+
+
+def test_produce_partitions_by_correlation_id_like_java_and_faust(topic_prefix, unique):
+    from aiokafka.partitioner import murmur2
+
+    booking_ids = [unique("booking") for _ in range(8)]
+    result = opengym("produce", stdin="\n".join(booking(b) for b in booking_ids) + "\n")
+    assert result.returncode == 0, result.stderr
+    consumed = opengym("consume", topic_name(RESERVATION_COMMANDS), "--meta")
+    placed = {e["booking_id"]: e["_meta"]["partition"] for e in map(json.loads, consumed.stdout.splitlines())}
+    expected = {b: (murmur2(b.encode()) & 0x7FFFFFFF) % RESERVATION_COMMANDS.partitions for b in booking_ids}
+    assert placed == expected
