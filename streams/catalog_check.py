@@ -189,6 +189,47 @@ def check(catalog: Catalog, topics: Iterable[Topic] = topic_catalog.ALL_TOPICS,
     return problems
 
 
+def check_subscriptions(catalog: Catalog, subscriptions: dict[str, set[str]],
+                        topics: Iterable[Topic] = topic_catalog.ALL_TOPICS) -> list[str]:
+    """The code against the catalog: each component's Faust app reads the topics the catalog says it
+    reacts to, and nothing the topic catalog does not declare. ``subscriptions``: component -> topic names."""
+    topics = tuple(topics)
+    known = {t.name: t for t in topics}
+    problems: list[str] = []
+    for component, names in sorted(subscriptions.items()):
+        for name in sorted(names):
+            if name not in known:
+                problems.append(f"{component}: its app reads {name}, which the topic catalog does not declare")
+    seen: set[tuple[str, str]] = set()
+    for consumer, event in _consumption(catalog, include_self=False):
+        if (consumer, event) in seen or consumer not in subscriptions:
+            continue
+        seen.add((consumer, event))
+        carriers = [t.name for t in topics if t.kind != "internal" and any(_short(e) == event for e in t.events)]
+        if carriers and not set(carriers) & subscriptions[consumer]:
+            problems.append(f"{consumer}: the catalog says it reacts to {event}, but its app reads no topic that "
+                            f"carries it ({', '.join(carriers)})")
+    return problems
+
+
+def load_subscriptions(modules: dict[str, str]) -> dict[str, set[str]]:
+    """component -> the contract topic names its Faust app's agents read (prefix stripped)."""
+    import importlib
+
+    found: dict[str, set[str]] = {}
+    for component, module in modules.items():
+        app = importlib.import_module(module).app
+        names: set[str] = set()
+        for agent in app.agents.values():
+            for name in getattr(agent.channel, "topics", ()) or ():
+                try:
+                    names.add(topic_catalog.lookup(name).name)
+                except LookupError:
+                    names.add(name)
+        found[component] = names
+    return found
+
+
 def _production(catalog: Catalog) -> dict[str, set[str]]:
     """Event -> the components the catalog says produce it."""
     found: dict[str, set[str]] = {}
@@ -211,8 +252,9 @@ def _production(catalog: Catalog) -> dict[str, set[str]]:
     return found
 
 
-def _consumption(catalog: Catalog) -> list[tuple[str, str]]:
-    """(consumer component, event) pairs the catalog implies."""
+def _consumption(catalog: Catalog, include_self: bool = True) -> list[tuple[str, str]]:
+    """(consumer component, event) pairs the catalog implies (``include_self=False`` leaves out a
+    choreography hop a component takes on its own fact, which needs no subscription)."""
     pairs: list[tuple[str, str]] = []
     for bt in catalog.transactions:
         orch = bt.orchestration
@@ -225,6 +267,7 @@ def _consumption(catalog: Catalog) -> list[tuple[str, str]]:
         if bt.choreography is not None:
             hops = bt.choreography.facts
             for before, after in zip(hops, hops[1:]):
-                pairs += [(after.producer, event) for event in before.events]
+                if include_self or after.producer != before.producer:
+                    pairs += [(after.producer, event) for event in before.events]
     pairs += [(catalog.observer, event) for event in sorted(catalog.events)]
     return pairs

@@ -13,7 +13,8 @@ def register(subparsers) -> None:
         description="Checks the process catalog (agents/catalog.py) against the topic catalog and the "
                     "contracts: exactly one owner per process, orchestrations request only from declared "
                     "participants, every event has a contract, every topic one producing owner, every "
-                    "consumed topic a producer, and the observer publishes only its own facts.")
+                    "consumed topic a producer, the observer publishes only its own facts, and each "
+                    "component's Faust app reads the topics the catalog says it reacts to.")
     check.set_defaults(handler=_check)
     docs = actions.add_parser("docs", help="write docs/catalog.md (Markdown with Mermaid diagrams)")
     docs.add_argument("--check", action="store_true", help="do not write; exit 1 when docs/catalog.md is stale")
@@ -22,11 +23,12 @@ def register(subparsers) -> None:
 
 def _check(args) -> int:
     import agents.correlation as observer_app
-    from streams.catalog_check import check
+    from streams.catalog_check import check, check_subscriptions, load_subscriptions
     from streams.catalog_docs import default_catalog
 
     catalog = default_catalog()
     problems = check(catalog, observer_outputs=observer_app.OUTPUTS)
+    problems += check_subscriptions(catalog, load_subscriptions(component_modules()))
     for problem in problems:
         print(problem)
     processes = sum(1 for _ in catalog.process_names())
@@ -36,6 +38,13 @@ def _check(args) -> int:
     print(f"catalog OK: {len(catalog.transactions)} business transactions, {processes} processes, "
           f"{len(catalog.events)} events")
     return 0
+
+
+def component_modules() -> dict[str, str]:
+    """Every component's app module, the observer's included (as `opengym worker` runs them)."""
+    from streams.commands.worker import COMPONENT_MODULES
+
+    return {**COMPONENT_MODULES, "correlation": "agents.correlation"}
 
 
 def _docs(args) -> int:

@@ -10,9 +10,9 @@ import agents.correlation as observer_app
 import topics
 from agents.catalog import build
 from streams.catalog import Catalog, Choreography, Fact, NestedPair
-from streams.catalog_check import check
+from streams.catalog_check import check, check_subscriptions, load_subscriptions
 from streams.catalog_docs import DOCS_PATH, default_catalog, render
-from streams.commands.catalog import _check
+from streams.commands.catalog import _check, component_modules
 from topics import Topic
 
 
@@ -148,3 +148,23 @@ def test_docs_draw_the_three_levels_of_each_business_transaction():
     for node in ("ORCHESTRATION BookingOrchestration", "NESTED InstrumentConsumeProcess", "TERMINAL",
                  "DOWNSTREAM NotificationProcess", "CHOREOGRAPHY PartnerVisitSettlement"):
         assert node in text
+
+
+def test_every_component_app_reads_what_the_catalog_says_it_reacts_to(catalog):
+    subscriptions = load_subscriptions(component_modules())
+    assert check_subscriptions(catalog, subscriptions) == []
+    assert "opengym.reservation.events" in subscriptions["notifications"]
+
+
+def test_a_component_that_does_not_read_its_trigger_is_reported(catalog):
+    subscriptions = load_subscriptions(component_modules())
+    deaf = {**subscriptions, "notifications": set()}
+    assert check_subscriptions(catalog, deaf) == [
+        "notifications: the catalog says it reacts to ReservationConfirmed, but its app reads no topic that "
+        "carries it (opengym.reservation.events)"]
+
+
+def test_a_component_reading_an_undeclared_topic_is_reported(catalog):
+    subscriptions = {**load_subscriptions(component_modules()), "finance": {"opengym.finance.secret"}}
+    problems = check_subscriptions(catalog, subscriptions)
+    assert "finance: its app reads opengym.finance.secret, which the topic catalog does not declare" in problems
