@@ -22,6 +22,9 @@ class Facts:
         """type -> deliveries of an event_id seen before."""
         self.deliveries: Counter = Counter()
         """event_id -> how many times it was on a topic."""
+        self.conflicts: list[tuple[Event, Event]] = []
+        """Two copies of one event_id whose contents differ: a handler that is not deterministic
+        on redelivery (its derived event id is the same, what it says is not)."""
         self.dead_letters: Counter = Counter()
         """component -> count of DeadLetter events on its topic."""
         self.extend(events)
@@ -29,8 +32,11 @@ class Facts:
     def add(self, event: Event) -> bool:
         """Keep ``event``; False when its event_id was seen already (a redelivery)."""
         self.deliveries[event.event_id] += 1
-        if event.event_id in self.by_id:
+        first = self.by_id.get(event.event_id)
+        if first is not None:
             self.redelivered[event.type_name] += 1
+            if _payload(first) != _payload(event):
+                self.conflicts.append((first, event))
             return False
         self.by_id[event.event_id] = event
         self.by_type[event.type_name].append(event)
@@ -78,6 +84,12 @@ class Facts:
         kinds = {e.instrument_id: _symbol(e.kind) for e in self.of("InstrumentGrantRequested", "InstrumentGranted")}
         kinds.update({e.instrument_id: _symbol(e.instrument_kind) for e in self.of("InstrumentConsumed")})
         return kinds
+
+
+def _payload(event: Event) -> dict:
+    data = event.to_record()
+    data.pop("occurred_at", None)
+    return data
 
 
 def _symbol(value) -> str:

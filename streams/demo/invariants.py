@@ -43,6 +43,8 @@ def check_invariants(facts: Facts, booking_ids: Iterable[str] | None = None,
 
     violations += _overbooked(facts, requests, terminals)
     violations += _credits(facts, requests, confirmed)
+    violations += _credits_remaining(facts, requests)
+    violations += _conflicting_copies(facts, requests)
     violations += _downstream(facts, requests, confirmed, expect.downstream)
     if expect.settlements:
         violations += _settlements(facts, requests)
@@ -79,6 +81,41 @@ def _credits(facts: Facts, requests, confirmed) -> list[str]:
     if totals["net_class_pack_credits"] != totals["confirmed_class_pack_bookings"]:
         out.append(f"credits: net class-pack credits consumed {totals['net_class_pack_credits']} != "
                    f"confirmed class-pack bookings {totals['confirmed_class_pack_bookings']}")
+    return out
+
+
+def _credits_remaining(facts: Facts, requests) -> list[str]:
+    """What Entitlement last said a pack has left must match its grant minus the net uses it
+    published: a use consumed twice internally (a crash between publishing and storing) shows here."""
+    grants = {e.instrument_id: e.credits for e in facts.of("InstrumentGranted")
+              if symbol(e.kind) == "CLASS_PACK" and e.credits is not None}
+    uses: dict[str, list] = {}
+    for event in facts.of("InstrumentConsumed", "InstrumentReleased"):
+        uses.setdefault(event.instrument_id, []).append(event)
+    out = []
+    for instrument_id, events in sorted(uses.items()):
+        if instrument_id not in grants or not any(e.booking_id in requests for e in events):
+            continue
+        reported = [e for e in events if e.credits_remaining is not None]
+        if not reported:
+            continue
+        net = sum(1 if e.type_name == "InstrumentConsumed" else -1 for e in events)
+        expected = grants[instrument_id] - net
+        latest = max(e.occurred_at for e in reported)
+        said = sorted({e.credits_remaining for e in reported if e.occurred_at == latest})
+        if expected not in said:
+            out.append(f"instrument {instrument_id}: Entitlement last reported {said} credits remaining, "
+                       f"expected {expected} (granted {grants[instrument_id]}, net {net} used)")
+    return out
+
+
+def _conflicting_copies(facts: Facts, requests) -> list[str]:
+    out = []
+    for first, other in facts.conflicts:
+        booking_id = getattr(first, "booking_id", None)
+        if booking_id is None or booking_id in requests:
+            out.append(f"event {first.event_id} ({first.type_name}, {first.correlation_id}) published twice "
+                       f"with different contents")
     return out
 
 

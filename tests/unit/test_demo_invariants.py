@@ -137,3 +137,21 @@ def test_a_partner_visit_needs_one_obligation_with_one_outcome():
 def test_only_the_named_bookings_are_checked():
     facts = Facts(clean_run() + [request("other-run")])
     assert check_invariants(facts, booking_ids=["b1", "b2", "b3"]) == []
+
+
+def test_credits_remaining_must_match_the_grant_minus_net_uses():
+    events = [scheduled(), grant()] + confirmed_booking("b1")
+    consumed = next(e for e in events if e.type_name == "InstrumentConsumed")
+    honest = consumed.model_copy(update={"credits_remaining": 4})
+    assert check_invariants(Facts([e if e is not consumed else honest for e in events])) == []
+    double_counted = consumed.model_copy(update={"credits_remaining": 3})
+    assert check_invariants(Facts([e if e is not consumed else double_counted for e in events])) == [
+        "instrument i1: Entitlement last reported [3] credits remaining, expected 4 (granted 5, net 1 used)"]
+
+
+def test_a_redelivered_event_with_other_contents_is_named():
+    events = [scheduled(), grant()] + confirmed_booking("b1")
+    billing = next(e for e in events if e.type_name == "BillingLineRecorded")
+    twin = billing.model_copy(update={"amount_cents": 9999})
+    violations = check_invariants(Facts(events + [twin]))
+    assert violations == [f"event {billing.event_id} (BillingLineRecorded, b1) published twice with different contents"]
