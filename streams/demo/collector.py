@@ -20,22 +20,29 @@ OBSERVED_TOPICS: tuple[Topic, ...] = tuple(t for t in ALL_TOPICS if t.kind not i
 """Commands and requests (for the requests' own timestamps), every owner's facts, every dead-letter topic."""
 
 
+def partition_offsets(topics: tuple[Topic, ...] = OBSERVED_TOPICS, latest: bool = True,
+                      timeout: float = 10.0) -> dict[tuple[str, int], int]:
+    """The end (or start) offset of every partition of ``topics``, in one batch request (asking a
+    consumer partition by partition took seconds per partition once it had an assignment)."""
+    from confluent_kafka.admin import OffsetSpec
+
+    from streams.kafka import admin
+
+    client = admin()
+    names = [topic_name(t) for t in topics]
+    metadata = client.list_topics(timeout=timeout).topics
+    spec = OffsetSpec.latest() if latest else OffsetSpec.earliest()
+    wanted = {TopicPartition(name, p): spec for name in names if name in metadata
+              for p in metadata[name].partitions}
+    if not wanted:
+        return {}
+    futures = client.list_offsets(wanted, request_timeout=timeout)
+    return {(tp.topic, tp.partition): future.result().offset for tp, future in futures.items()}
+
+
 def end_offsets(topics: tuple[Topic, ...] = OBSERVED_TOPICS, timeout: float = 10.0) -> dict[tuple[str, int], int]:
     """The current end of every partition: a run that starts reading here sees only its own events."""
-    client = consumer(f"opengym-demo-offsets-{uuid.uuid4()}")
-    try:
-        ends = {}
-        names = [topic_name(t) for t in topics]
-        metadata = client.list_topics(timeout=timeout).topics
-        for name in names:
-            if name not in metadata:
-                continue
-            for partition in metadata[name].partitions:
-                ends[(name, partition)] = client.get_watermark_offsets(
-                    TopicPartition(name, partition), timeout=timeout)[1]
-        return ends
-    finally:
-        client.close()
+    return partition_offsets(topics, latest=True, timeout=timeout)
 
 
 class FactCollector:
@@ -48,20 +55,16 @@ class FactCollector:
         """topic -> messages that did not decode (garbage produced on purpose, for example)."""
         self.codec = codec or AvroCodec(auto_register=False)
         self._client = consumer(f"opengym-demo-collector-{uuid.uuid4()}")
+        self._topics = topics
         metadata = self._client.list_topics(timeout=10).topics
-        assignment = []
-        self._positions: dict[tuple[str, int], int] = {}
-        for topic in topics:
-            name = topic_name(topic)
-            if name not in metadata:
-                raise RuntimeError(f"topic {name} does not exist; create the topics first")
-            for partition in metadata[name].partitions:
-                offset = (start or {}).get((name, partition))
-                if offset is None:
-                    offset = self._client.get_watermark_offsets(TopicPartition(name, partition), timeout=10)[0]
-                self._positions[(name, partition)] = offset
-                assignment.append(TopicPartition(name, partition, offset))
-        self._client.assign(assignment)
+        missing = [topic_name(t) for t in topics if topic_name(t) not in metadata]
+        if missing:
+            raise RuntimeError(f"topics {', '.join(missing)} do not exist; create the topics first")
+        earliest = partition_offsets(topics, latest=False)
+        self._positions: dict[tuple[str, int], int] = {
+            key: max(offset, (start or {}).get(key, offset)) for key, offset in earliest.items()}
+        self._client.assign([TopicPartition(name, partition, offset)
+                             for (name, partition), offset in self._positions.items()])
 
     def poll(self, timeout: float = 0.2, max_messages: int = 2000) -> int:
         """Read what has arrived (waiting up to ``timeout`` for the first message); return how many
@@ -83,16 +86,15 @@ class FactCollector:
 
     def behind(self) -> int:
         """Messages produced to the observed topics that this collector has not read yet."""
-        return sum(max(0, self._client.get_watermark_offsets(TopicPartition(name, partition), timeout=10)[1] - at)
-                   for (name, partition), at in self._positions.items())
+        ends = partition_offsets(self._topics)
+        return sum(max(0, end - self._positions.get(key, end)) for key, end in ends.items())
 
     def drain(self, timeout: float = 30.0) -> None:
         """Read up to the end of every partition as it is now (clock ticks keep topics growing, so
         "until quiet" would never end)."""
-        ends = {key: self._client.get_watermark_offsets(TopicPartition(*key), timeout=10)[1]
-                for key in self._positions}
+        ends = partition_offsets(self._topics)
         deadline = time.monotonic() + timeout
-        while any(self._positions[key] < end for key, end in ends.items()):
+        while any(self._positions.get(key, end) < end for key, end in ends.items()):
             if time.monotonic() > deadline:
                 raise TimeoutError(f"collector still {self.behind()} messages behind after {timeout:.0f}s")
             self.poll(0.2)
