@@ -33,5 +33,8 @@ test: install
 test-unit: install
 	$(BIN)/python -m pytest -m "unit or agent" $(PYTEST_ARGS)
 
+bench: install
+	$(BIN)/opengym bench pipeline $(BENCH_ARGS)
+
 clean:
 	rm -rf $(VENV) *.egg-info .pytest_cache
