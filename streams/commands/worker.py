@@ -31,7 +31,12 @@ def register(subparsers) -> None:
     parser.set_defaults(handler=_worker)
 
 
+FAUST_LEVELS = {"warning": "warn", "critical": "crit"}
+"""Faust's click option only knows crit|error|warn|info|debug."""
+
+
 def faust_argv(component: str, loglevel: str = "info", extra: list[str] | None = None) -> list[str]:
+    loglevel = FAUST_LEVELS.get(loglevel.lower(), loglevel.lower())
     module = COMPONENT_MODULES.get(component, f"agents.{component.replace('-', '_')}")
     faust = Path(sys.executable).with_name("faust")
     program = str(faust) if faust.exists() else (shutil.which("faust") or "faust")

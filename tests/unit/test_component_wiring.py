@@ -45,4 +45,4 @@ def test_internal_topics_are_owned_and_read_by_their_component_only():
 
 def test_the_worker_command_runs_the_component_module():
     argv = faust_argv("tenant-billing", "warning", ["--foo"])
-    assert argv[1:] == ["-A", "agents.tenant_billing", "worker", "-l", "warning", "--without-web", "--foo"]
+    assert argv[1:] == ["-A", "agents.tenant_billing", "worker", "-l", "warn", "--without-web", "--foo"]
