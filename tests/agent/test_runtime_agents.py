@@ -225,3 +225,25 @@ def test_entitlement_holds_a_delayed_reply_until_a_tick_releases_it(codec, monke
     run(scenario())
     assert [(c.booking_id, c.credits_remaining) for c in recorder.of_type("InstrumentConsumed")] == [("b9", 1)]
     assert_no_handler_errors(recorder)
+
+
+def test_entitlement_requests_are_repartitioned_by_member_and_bad_ones_dead_lettered(codec):
+    import agents.entitlement as component
+    from streams.models import InstrumentConsumeRequested, InstrumentGrantRequested
+
+    recorder = Recorder(codec)
+    component.rt.codec, component.rt.sink = codec, recorder
+    consume = InstrumentConsumeRequested.new(correlation_id="b10", booking_id="b10", member_id="m10", class_id="c1",
+                                             gym_id="gym-a", class_starts_at=2_000_000)
+    empty_pack = InstrumentGrantRequested.new(correlation_id="m10", instrument_id="pack-0", member_id="m10",
+                                              home_gym_id="gym-b", kind="CLASS_PACK", credits=0)
+
+    async def scenario():
+        async with component.rt.agents["route_requests"].test_context() as agent:
+            await agent.put(encode(codec, consume), key=b"b10")
+            await agent.put(encode(codec, empty_pack), key=b"m10")
+    run(scenario())
+    forwarded = [(topic, key, event.type_name) for topic, key, event in recorder.sent if event.type_name != "DeadLetter"]
+    assert forwarded == [(topic_name(topics.ENTITLEMENT_MEMBERS), b"m10", "InstrumentConsumeRequested")]
+    assert [(d.error_kind, "credits > 0" in d.reason) for d in recorder.of_type("DeadLetter")] == \
+        [("CONTRACT_VIOLATION", True)]
