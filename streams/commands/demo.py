@@ -22,7 +22,9 @@ def register(subparsers) -> None:
     size.add_argument("--bookings", type=int, default=defaults.bookings, help="how many bookings (default %(default)s)")
     size.add_argument("--seed", type=int, default=defaults.seed, help="seed of the workload plan (default %(default)s)")
     size.add_argument("--rate", type=float, default=DemoOptions.rate,
-                      help="bookings sent per second, 0 for as fast as possible (default %(default)s)")
+                      help="bookings sent per second at most, 0 for as fast as possible (default %(default)s)")
+    size.add_argument("--max-in-flight", type=int, default=DemoOptions.max_in_flight,
+                      help="bookings sent but not yet answered, at most; 0 for no limit (default %(default)s)")
     size.add_argument("--gyms", type=int, default=defaults.gyms, help="gyms (default %(default)s)")
     size.add_argument("--check-in-share", type=float, default=defaults.check_in_share,
                       help="share of confirmed bookings whose member checks in (default %(default)s)")
@@ -60,7 +62,7 @@ def _demo(args) -> int:
         faults=Faults(delay_share=args.delay_share, delay_ms=args.delay_ms,
                       booking_timeout_ms=args.booking_timeout_ms, payment_failure_rate=args.payment_failure_rate,
                       pause_notifications=args.pause_notifications, tick_interval=args.tick_interval),
-        rate=args.rate, timeout=args.timeout, keep_running=args.keep_running, observer=not args.no_observer,
+        rate=args.rate, max_in_flight=args.max_in_flight, timeout=args.timeout, keep_running=args.keep_running, observer=not args.no_observer,
         metrics=not args.no_metrics, log_dir=args.log_dir,
     )
     try:

@@ -107,24 +107,32 @@ class Driver:
         self.wait(lambda: not any(missing().values()), timeout, lambda: f"seeding still misses {missing()}")
 
     def send_bookings(self, rate: float = 0.0, bookings: Iterable | None = None,
-                      on_tick: Callable[[], None] | None = None) -> None:
+                      on_tick: Callable[[], None] | None = None, max_in_flight: int | None = None) -> None:
         """Send the plan's bookings (or ``bookings``) at ``rate`` per second (0: as fast as the
-        producer takes them), checking members in as their attendance turns pending."""
+        producer takes them), never more than ``max_in_flight`` of them without a terminal event,
+        checking members in as their attendance turns pending."""
         todo = list(bookings if bookings is not None else self.plan.bookings)
         started = time.monotonic()
         index = 0
         while index < len(todo):
             due = len(todo) if rate <= 0 else min(len(todo), int((time.monotonic() - started) * rate) + 1)
+            if max_in_flight:
+                due = min(due, self.terminal_count() + max_in_flight)
             while index < due:
                 booking = todo[index]
                 self.send(booking_event(self.plan, booking, occurred_at=now_ms()))
                 self.sent_bookings.append(booking.booking_id)
                 index += 1
-            self.collector.poll(0.02 if rate > 0 else 0)
+            self.collector.poll(0.02 if rate > 0 or max_in_flight else 0)
             self.check_in_ready()
             if on_tick:
                 on_tick()
         self.flush()
+
+    def terminal_count(self) -> int:
+        """Bookings of this plan that have their terminal event."""
+        return sum(1 for e in self.facts.of("ReservationConfirmed", "ReservationRejected")
+                   if e.booking_id in self._booking_ids)
 
     def check_in_ready(self) -> int:
         """Check in every planned member whose attendance is pending now; return how many."""

@@ -59,7 +59,10 @@ class DemoOptions:
     workload: WorkloadConfig = field(default_factory=WorkloadConfig)
     faults: Faults = field(default_factory=Faults)
     rate: float = 100.0
-    """Bookings per second the driver sends (0: as fast as it can)."""
+    """Bookings per second the driver sends at most (0: as fast as it can)."""
+    max_in_flight: int = 50
+    """Bookings sent but not yet answered, at most (0: no limit). Keeps an overloaded machine from
+    queueing requests past their own deadline: the driver then sends as fast as the system answers."""
     timeout: float = 180.0
     """Seconds to wait, after the last booking is sent, for every outstanding fact."""
     keep_running: bool = False
@@ -176,8 +179,9 @@ def run_demo(options: DemoOptions, out: TextIO = sys.stdout) -> DemoResult:
         say(f"seeded {len(plan.gyms)} gyms, {len(plan.classes)} classes, "
             f"{sum(1 for m in plan.members if m.kind)} instruments in {time.monotonic() - t0:.1f}s")
         intents = ", ".join(f"{k} {v}" for k, v in plan.intents().most_common())
-        say(f"workload: {len(plan.bookings)} bookings at "
-            f"{'full speed' if options.rate <= 0 else f'{options.rate:g}/s'} (seed {options.workload.seed}): {intents}")
+        pace = "full speed" if options.rate <= 0 else f"up to {options.rate:g}/s"
+        window = f", at most {options.max_in_flight} in flight" if options.max_in_flight else ""
+        say(f"workload: {len(plan.bookings)} bookings, {pace}{window} (seed {options.workload.seed}): {intents}")
 
         t_work = time.monotonic()
         last = [0.0]
@@ -191,7 +195,7 @@ def run_demo(options: DemoOptions, out: TextIO = sys.stdout) -> DemoResult:
                 if dead:
                     raise DriverTimeout(f"worker(s) exited: {', '.join(dead)}; see {log_dir}")
 
-        driver.send_bookings(options.rate, on_tick=tick)
+        driver.send_bookings(options.rate, on_tick=tick, max_in_flight=options.max_in_flight or None)
         try:
             driver.settle(options.timeout, on_tick=tick)
         except DriverTimeout as exc:
