@@ -46,3 +46,16 @@ def test_internal_topics_are_owned_and_read_by_their_component_only():
 def test_the_worker_command_runs_the_component_module():
     argv = faust_argv("tenant-billing", "warning", ["--foo"])
     assert argv[1:] == ["-A", "agents.tenant_billing", "worker", "-l", "warn", "--without-web", "--foo"]
+
+
+def test_a_paused_notifications_worker_subscribes_to_nothing(monkeypatch):
+    import agents.notifications as notifications
+
+    monkeypatch.setenv("OPENGYM_NOTIFICATIONS_PAUSED", "1")
+    try:
+        paused = importlib.reload(notifications)
+        assert paused.PAUSED and paused.rt.subscriptions == {}
+    finally:
+        monkeypatch.delenv("OPENGYM_NOTIFICATIONS_PAUSED")
+        running = importlib.reload(notifications)
+    assert not running.PAUSED and set(running.rt.subscriptions) == {"notify"}
