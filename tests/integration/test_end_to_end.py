@@ -16,12 +16,11 @@ from streams.codec import AvroCodec
 from streams.demo.driver import driver_producer
 from streams.demo.facts import DOWNSTREAM_TYPES, symbol
 from streams.demo.summary import summarize
-from streams.demo.workload import PARTNER_VISIT, booking_event
+from streams.demo.workload import PARTNER_VISIT
 from streams.kafka import create_topics
-from streams.models import BY_NAME
 from tests.conftest import wait_for
-from tests.integration.e2e_support import (committed_behind, drive, sample_event, small_plan, start_run,
-                                          start_workers)
+from tests.integration.e2e_support import (MAX_IN_FLIGHT, committed_behind, drive, sample_event, small_plan,
+                                          start_run, start_workers)
 
 COMPONENT_INPUTS = {
     "reservation": (topics.RESERVATION_COMMANDS, topics.ENTITLEMENT_EVENTS),
@@ -160,7 +159,7 @@ def test_a_worker_killed_mid_workload_resumes_from_its_changelog(workers):
     run = start_run(plan)
     run_state["run"] = run
     run.driver.seed()
-    run.driver.send_bookings(30, on_tick=kill_reservation_then_entitlement)
+    run.driver.send_bookings(30, on_tick=kill_reservation_then_entitlement, max_in_flight=MAX_IN_FLIGHT)
     run.driver.settle(150)
     run.collector.drain()
     try:
@@ -205,7 +204,7 @@ def test_garbage_and_contract_violations_land_in_each_dead_letter_topic_and_the_
              seen=lambda: sorted(expected - set(letters())))
 
     run.driver.seed()
-    run.driver.send_bookings(30)
+    run.driver.send_bookings(30, max_in_flight=MAX_IN_FLIGHT)
     run.driver.settle(90)
     run.collector.drain()
     try:
