@@ -210,3 +210,17 @@ def test_gauges_show_transactions_in_flight_and_the_oldest_open_process(harness)
     assert metrics.OLDEST_OPEN_SECONDS.labels("Member Books a Class", "InstrumentConsumeProcess")._value.get() \
         >= 2.98
     assert metrics.OBSERVER_STATE._value.get() >= 1
+
+
+def test_the_due_index_is_rebuilt_from_the_table_after_a_rebalance():
+    index = correlation.DueIndex()
+    table = {"k-early": {"n": 100}, "k-late": {"n": 10_000}}
+    index.refresh(generation=1, table=table)
+    assert index.due(partition_of("k-early"), now=500) == ["k-early"]
+    table["k-new"] = {"n": 200}  # written by the recovery of a newly assigned partition
+    index.refresh(generation=1, table=table)
+    assert "k-new" not in index.due(partition_of("k-new"), now=500)
+    index.refresh(generation=2, table=table)
+    assert "k-new" in index.due(partition_of("k-new"), now=500)
+    index.drop("k-new")
+    assert "k-new" not in index.due(partition_of("k-new"), now=500)

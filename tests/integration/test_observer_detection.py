@@ -86,6 +86,10 @@ class ObserverWorker:
     def alive(self) -> bool:
         return self.process is not None and self.process.poll() is None
 
+    def ready_count(self) -> int:
+        """How many times a worker writing to this log said it was ready (once per start)."""
+        return self.log_path.read_text(errors="replace").count("[^Worker]: Ready")
+
     def log_tail(self) -> str:
         return "\n".join(self.log_path.read_text(errors="replace").splitlines()[-20:])
 
@@ -203,6 +207,12 @@ def observed_run(stack, tmp_path_factory):
             before_restart = len(read_anomalies(feeder.codec))
             worker.kill()
             worker.start()
+            # Produce nothing until the restarted worker is ready: faust-streaming can skip a message it
+            # fetches while it is still starting (flow control / generation check) and then commit past
+            # it (docs/notes/observer.md). That is the runtime's hole, not the observer's behaviour.
+            wait_for(lambda: worker.ready_count() >= 2 or not worker.alive(), 90,
+                     "the restarted observer to be ready", seen=lambda: worker.log_tail())
+            assert worker.alive(), worker.log_tail()
             phases["restarted_at_s"] = time.monotonic() - started
             # Replay the last ticks too: the restarted observer must not report anything twice.
             for now in range(t0 + 15_000, t0 + 100_000, TICK_STEP_MS):
