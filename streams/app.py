@@ -116,6 +116,9 @@ def make_app(component: str) -> faust.App:
         version=APP_VERSION,
         autodiscover=False,
         web_enabled=False,
+        # Plain `faust worker` turns the web server back on (--with-web is its default); a port of
+        # its own per component (6101..6108) keeps workers of different components off Faust's 6066.
+        web_port=metrics.METRIC_PORTS[component] - 3000,
         datadir=str(datadir),
         consumer_auto_offset_reset="earliest",
         producer_acks=-1,
