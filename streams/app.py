@@ -36,7 +36,12 @@ The API, all of it:
 - ``rt.due(table, partition)``: the keys of ``table`` that belong to ``partition`` (what a tick on
   that partition may touch); ``rt.outcome(name)``: count a business outcome; ``rt.now()``.
 - ``rt.sink``: the coroutine that writes bytes to Kafka; agent tests replace it with a recorder,
-  and ``rt.codec`` with one on a ``mock://`` registry.
+  and ``rt.codec`` with one on a ``mock://`` registry. ``rt.agents[handler name]`` is the Faust agent
+  (for ``test_context()``), ``rt.subscriptions[handler name]`` its (topics, accepted types).
+
+Helpers for contract checks: ``correlates_by(field)``, ``non_empty(*fields)``, ``positive(field)``,
+``all_of(*checks)``; for deterministic choices: ``share_of(key, salt)``; ``partition_of(key)``.
+Registry trouble (timeouts, 5xx) is retried with backoff off the event loop, never dead-lettered.
 """
 
 from __future__ import annotations
