@@ -247,3 +247,31 @@ def test_entitlement_requests_are_repartitioned_by_member_and_bad_ones_dead_lett
     assert forwarded == [(topic_name(topics.ENTITLEMENT_MEMBERS), b"m10", "InstrumentConsumeRequested")]
     assert [(d.error_kind, "credits > 0" in d.reason) for d in recorder.of_type("DeadLetter")] == \
         [("CONTRACT_VIOLATION", True)]
+
+
+def test_an_event_that_makes_the_handler_raise_is_dead_lettered_and_the_next_one_handled(reservation, codec,
+                                                                                         monkeypatch):
+    component, recorder = reservation
+    from agents.reservation import orchestration
+
+    real = orchestration.on_event
+
+    def fragile(state, event, **kwargs):
+        if event.type_name == "BookClassRequested" and event.booking_id == "poison":
+            raise ValueError("cannot handle this one")
+        return real(state, event, **kwargs)
+
+    monkeypatch.setattr(orchestration, "on_event", fragile)
+    poison = BookClassRequested.new(correlation_id="poison", booking_id="poison", member_id="m1", class_id="c1")
+    fine = BookClassRequested.new(correlation_id="b11", booking_id="b11", member_id="m1", class_id="c1")
+
+    async def scenario():
+        async with component.rt.agents["orchestrate"].test_context() as agent:
+            await agent.put(encode(codec, poison), key=b"poison")
+            await agent.put(encode(codec, fine), key=b"b11")
+    run(scenario())
+    letters = recorder.of_type("DeadLetter")
+    assert [(d.error_kind, d.correlation_id) for d in letters] == [("HANDLER_ERROR", "poison")]
+    assert "ValueError: cannot handle this one" in letters[0].reason
+    recorder.sent = [s for s in recorder.sent if s[2].type_name != "DeadLetter"]  # expected here, not a failure
+    assert [h.booking_id for h in recorder.of_type("SeatHoldRequested")] == ["b11"]

@@ -90,6 +90,17 @@ def workers(topic_prefix, tmp_path):
     running.start("entitlement")
     yield running
     running.stop_all()
+    _delete_topics(topic_prefix)
+
+
+def _delete_topics(prefix: str) -> None:
+    """The broker is shared and slows down with thousands of topics: leave none of ours behind."""
+    from streams.kafka import admin
+
+    client = admin()
+    ours = [name for name in client.list_topics(timeout=10).topics if name.startswith(prefix)]
+    for future in client.delete_topics(ours, operation_timeout=30).values():
+        future.result()
 
 
 @pytest.fixture
