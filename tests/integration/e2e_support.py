@@ -14,7 +14,7 @@ from confluent_kafka import TopicPartition
 from streams.event import Event, now_ms
 from streams.models import BY_AVRO_NAME
 from streams.demo.collector import FactCollector, end_offsets
-from streams.demo.driver import Driver, driver_producer
+from streams.demo.driver import Driver, DriverTimeout, driver_producer
 from streams.demo.facts import Facts
 from streams.demo.invariants import check_invariants
 from streams.demo.runner import Faults
@@ -74,9 +74,19 @@ def drive(plan: WorkloadPlan, rate: float = 60.0, settle_timeout: float = 90.0, 
     run = start_run(plan)
     run.driver.seed()
     run.driver.send_bookings(rate, on_tick=on_tick, max_in_flight=MAX_IN_FLIGHT)
-    run.driver.settle(settle_timeout, on_tick=on_tick)
-    run.collector.drain()
+    settle(run, settle_timeout, on_tick)
     return run
+
+
+def settle(run: Run, timeout: float, on_tick=None) -> None:
+    """Wait until nothing is outstanding; on a timeout, fail with the violations that explain it."""
+    try:
+        run.driver.settle(timeout, on_tick=on_tick)
+    except DriverTimeout as exc:
+        run.collector.drain()
+        violations = run.violations()
+        raise AssertionError(f"{exc}; {len(violations)} violations: {violations[:10]}") from None
+    run.collector.drain()
 
 
 def committed_behind(component: str, *sources: Topic) -> int:

@@ -17,10 +17,11 @@ from streams.demo.driver import driver_producer
 from streams.demo.facts import DOWNSTREAM_TYPES, symbol
 from streams.demo.summary import summarize
 from streams.demo.workload import PARTNER_VISIT
+from streams.event import now_ms
 from streams.kafka import create_topics
 from tests.conftest import wait_for
-from tests.integration.e2e_support import (MAX_IN_FLIGHT, committed_behind, drive, sample_event, small_plan,
-                                          start_run, start_workers)
+from tests.integration.e2e_support import (MAX_IN_FLIGHT, committed_behind, drive, sample_event, settle,
+                                          small_plan, start_run, start_workers)
 
 COMPONENT_INPUTS = {
     "reservation": (topics.RESERVATION_COMMANDS, topics.ENTITLEMENT_EVENTS),
@@ -142,35 +143,34 @@ def test_downstream_facts_happen_once_per_confirmed_booking_when_events_are_deli
 
 def test_a_worker_killed_mid_workload_resumes_from_its_changelog(workers):
     plan = small_plan(150, seed=23)
-    killed = []
+    run = start_run(plan)
+    killed_at: dict[str, int] = {}
 
     def kill_reservation_then_entitlement():
-        sent = len(run_state["run"].driver.sent_bookings) if run_state else 0
-        if sent >= 50 and "reservation" not in killed:
-            workers.kill("reservation")
-            workers.workers["reservation"].start()
-            killed.append("reservation")
-        if sent >= 100 and "entitlement" not in killed:
-            workers.kill("entitlement")
-            workers.workers["entitlement"].start()
-            killed.append("entitlement")
+        sent = len(run.driver.sent_bookings)
+        for component, after in (("reservation", 50), ("entitlement", 100)):
+            if sent >= after and component not in killed_at:
+                workers.kill(component)
+                killed_at[component] = now_ms()
+                workers.workers[component].start()
 
-    run_state = {}
-    run = start_run(plan)
-    run_state["run"] = run
     run.driver.seed()
     run.driver.send_bookings(30, on_tick=kill_reservation_then_entitlement, max_in_flight=MAX_IN_FLIGHT)
-    run.driver.settle(150)
-    run.collector.drain()
     try:
-        assert killed == ["reservation", "entitlement"]
+        settle(run, 90)
+        assert list(killed_at) == ["reservation", "entitlement"]
         assert run.violations() == []
+        requests = run.facts.requests(run.booking_ids)
+        answered = {e.booking_id: e.occurred_at for e in run.facts.of("ReservationConfirmed", "ReservationRejected")}
+        kill = killed_at["reservation"]
+        across = [b for b, r in requests.items() if r.occurred_at < kill < answered[b]]
+        assert across, "no booking was in flight when Reservation was killed"
         assert workers.workers["reservation"].starts == 2 and workers.workers["reservation"].alive()
         assert workers.workers["entitlement"].starts == 2 and workers.workers["entitlement"].alive()
         assert summarize(run.facts, run.booking_ids).outcomes["confirmed"] > 0
     finally:
         run.collector.close()
-    workers.wait_ready(120, ("reservation", "entitlement"))
+        workers.wait_ready(120, ("reservation", "entitlement"))
 
 
 def test_garbage_and_contract_violations_land_in_each_dead_letter_topic_and_the_flow_goes_on(workers):
@@ -205,9 +205,8 @@ def test_garbage_and_contract_violations_land_in_each_dead_letter_topic_and_the_
 
     run.driver.seed()
     run.driver.send_bookings(30, max_in_flight=MAX_IN_FLIGHT)
-    run.driver.settle(90)
-    run.collector.drain()
     try:
+        settle(run, 90)
         assert run.violations() == []
         assert summarize(run.facts, run.booking_ids).outcomes["confirmed"] > 0
         assert not workers.dead()
