@@ -11,9 +11,10 @@ import uuid
 from pathlib import Path
 
 import pytest
-from confluent_kafka import TopicPartition
+from confluent_kafka import KafkaException, TopicPartition
 
 import topics
+from streams.app import partition_of
 from streams.codec import AvroCodec, DecodeError
 from streams.event import now_ms
 from streams.kafka import consumer, producer
@@ -61,9 +62,10 @@ class Workers:
                     "OPENGYM_BOOKING_TIMEOUT_MS": "60000", "OPENGYM_HOME": str(log_dir)}
         self.procs: dict[str, subprocess.Popen] = {}
 
-    def start(self, component: str) -> None:
-        log = open(self.log_dir / f"{component}.log", "ab")
-        self.procs[component] = subprocess.Popen(
+    def start(self, component: str, instance: str = "") -> None:
+        name = f"{component}-{instance}" if instance else component
+        log = open(self.log_dir / f"{name}.log", "ab")
+        self.procs[name] = subprocess.Popen(
             [str(Path(sys.executable).with_name("opengym")), "worker", component],
             cwd=REPO, env=self.env, stdout=log, stderr=subprocess.STDOUT)
 
@@ -186,6 +188,51 @@ def test_reservation_killed_with_sigkill_resumes_from_its_changelog(workers, uni
         assert len(facts.of("InstrumentConsumed", member_id=member)) == 1
     finally:
         facts.close()
+
+
+def test_two_reservation_workers_share_the_partitions_and_never_overbook_a_class(workers, unique, codec, produce,
+                                                                                topic_prefix):
+    workers.start("reservation", instance="second")
+    group = f"{topic_prefix}opengym-reservation"
+    wait_for(lambda: _members_with_partitions(group) == 2, 60, f"two members of {group} with partitions",
+             seen=lambda: _members_with_partitions(group))
+    facts = Facts(codec, topics.RESERVATION_EVENTS, topics.ENTITLEMENT_EVENTS)
+    try:
+        class_id, member = seed(produce, facts, unique, workers, capacity=5)
+        others = [unique("member") for _ in range(7)]
+        for other in others:
+            produce(InstrumentGrantRequested.new(correlation_id=other, instrument_id=unique("pack"), member_id=other,
+                                                 home_gym_id="gym-b", kind="CLASS_PACK", credits=1))
+        wait_for(lambda: len(facts.of("InstrumentGranted")) == 8, 30, "eight grants")
+        bookings = [unique("booking") for _ in range(12)]
+        for booking_id, who in zip(bookings, [member] * 5 + others):
+            book(produce, booking_id, who, class_id)
+
+        def terminals():
+            return [e for e in facts.of("ReservationConfirmed") + facts.of("ReservationRejected")
+                    if e.booking_id in bookings]
+        wait_for(lambda: len(terminals()) == 12, 60, "12 terminal events", seen=lambda: len(terminals()))
+        partitions = {partition_of(b) for b in bookings}
+        assert len(partitions) > 1, "the bookings should span partitions owned by both workers"
+        outcomes = sorted(e.type_name + ("" if e.type_name == "ReservationConfirmed" else f":{e.reason.value}")
+                          for e in terminals())
+        assert outcomes == ["ReservationConfirmed"] * 5 + ["ReservationRejected:CLASS_FULL"] * 7
+        assert len({e.booking_id for e in terminals()}) == 12, "exactly one terminal event per booking"
+    finally:
+        facts.close()
+
+
+def _members_with_partitions(group: str) -> int:
+    from streams.kafka import admin
+
+    client = admin()  # keep a reference: a collected AdminClient never completes its futures
+    try:
+        description = client.describe_consumer_groups([group])[group].result(10)
+    except KafkaException:  # the group does not exist yet
+        return 0
+    return sum(1 for member in description.members
+               if member.assignment and any(tp.topic.endswith("reservation.commands")
+                                            for tp in member.assignment.topic_partitions))
 
 
 def _tail(log_dir: Path) -> str:
