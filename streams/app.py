@@ -57,11 +57,10 @@ from typing import Any, Awaitable, Callable
 
 import faust
 from aiokafka.partitioner import murmur2
+from confluent_kafka.schema_registry import SchemaRegistryClient
 
 import topics
 from monitoring import metrics
-from confluent_kafka.schema_registry import SchemaRegistryClient
-
 from streams.codec import AvroCodec, DecodeError, EncodeError
 from streams.event import Event, now_ms
 from streams.models import ClockTicked, DeadLetter
