@@ -179,3 +179,24 @@ def test_a_redelivered_hold_neither_takes_a_second_seat_nor_revives_a_released_o
     state, _ = keep(state, SeatReleaseRequested.new(correlation_id="b1", booking_id="b1", class_id="c1"))
     state, out = keep(state, first)
     assert out == [] and seats.seats_taken(state) == 0
+
+
+# ---- the step table is what runs, and what the observer expects --------------------------------
+
+WAITING_PHASE = {"HoldSeat": booking.HOLDING_SEAT, "ConsumeInstrument": booking.CONSUMING}
+
+
+def test_every_reply_of_every_step_has_a_transition_in_the_phase_that_waits_for_it():
+    for step in booking.STEPS:
+        for reply in step.replies:
+            assert (WAITING_PHASE[step.name], reply) in booking.TRANSITIONS, f"{step.name}: no transition for {reply}"
+
+
+def test_the_nested_consume_step_matches_the_observers_catalog():
+    from agents.catalog import CATALOG
+
+    pairs = {pair.name: pair for t in CATALOG.transactions if t.orchestration for pair in t.orchestration.nested}
+    consume = pairs["InstrumentConsumeProcess"]
+    step = next(s for s in booking.STEPS if s.name == "ConsumeInstrument")
+    assert (consume.participant, consume.request, tuple(consume.replies)) == \
+        ("entitlement", step.request, step.replies)
