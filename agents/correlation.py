@@ -51,9 +51,17 @@ transactions = rt.table("transactions")
 
 
 class Clock:
-    """The observer's time: the latest tick's ``now`` (0 until the first tick after a start)."""
+    """The observer's time: the latest tick's ``now`` (0 until the first tick after a start), overall and
+    per partition. Partitions are consumed at their own pace, so a partition's transactions are judged
+    by that partition's latest tick: the overall latest could be ahead of ticks not yet read there."""
 
     now = 0
+    partitions: dict[int, int] = {}
+
+    def tick(self, partition: int, now: int) -> int:
+        self.now = max(self.now, now)
+        self.partitions[partition] = max(self.partitions.get(partition, 0), now)
+        return self.partitions[partition]
 
 
 clock = Clock()
@@ -99,14 +107,14 @@ async def observe(event, message):
     if event.type_name == "ClockTicked":
         if event.component != rt.component:
             return  # other components' ticks share their commands topics; only ours move our clock
-        clock.now = max(clock.now, event.now)
+        now = clock.tick(message.partition, event.now)
         due_index.refresh(app.consumer_generation_id, transactions)
-        for key in due_index.due(message.partition, clock.now):
+        for key in due_index.due(message.partition, now):
             state = transactions.get(key)
             if state is None:
                 due_index.drop(key)
                 continue
-            await settle(key, observer.on_tick(state, key, clock.now))
+            await settle(key, observer.on_tick(state, key, now))
         return
     metrics.OBSERVED.labels(event.type_name).inc()
     key = event.correlation_id

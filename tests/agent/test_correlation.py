@@ -36,6 +36,7 @@ def harness(monkeypatch):
                         lambda partition, key, value, **kw: SimpleNamespace(
                             message=SimpleNamespace(partition=partition_of(key))))
     monkeypatch.setattr(correlation.clock, "now", 0)
+    monkeypatch.setattr(correlation.clock, "partitions", {})
     agent = correlation.app.agents["correlation.observe"]
 
     class Harness:
@@ -224,3 +225,20 @@ def test_the_due_index_is_rebuilt_from_the_table_after_a_rebalance():
     assert "k-new" in index.due(partition_of("k-new"), now=500)
     index.drop("k-new")
     assert "k-new" not in index.due(partition_of("k-new"), now=500)
+
+
+def test_a_partition_is_judged_by_its_own_latest_tick_not_by_a_faster_partition(harness):
+    bid = booking_id()
+    mine = partition_of(bid)
+    other = (mine + 1) % topics.PARTITIONS
+    seen = {}
+
+    async def scenario(h):
+        for event in facts.booking(bid, T0, facts.NESTED_TIMEOUT):
+            await h.fact(event)
+        await h.tick(T0 + 600_000, other)   # another partition's clock ran far ahead
+        await h.tick(T0 + 6_000, mine)      # this partition's first tick past the deadline + grace
+        seen["anomalies"] = h.anomalies(bid)
+
+    harness.run(scenario)
+    assert [a.detected_at for a in seen["anomalies"]] == [T0 + 6_000]
