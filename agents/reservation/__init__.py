@@ -49,9 +49,15 @@ async def orchestrate(event, message):
     elif kind in ("InstrumentGranted", "InstrumentReleased"):
         return  # Entitlement's other facts share the topic; the orchestration needs none of them
     else:
-        for out in await rt.step(bookings, event.correlation_id, event, orchestration.on_event, now=rt.now(),
-                                 config=config):
+        phase = (bookings.get(event.correlation_id) or {}).get("phase")
+        emitted = await rt.step(bookings, event.correlation_id, event, orchestration.on_event, now=rt.now(),
+                                config=config)
+        for out in emitted:
             _count(out)
+        if (phase, kind) not in orchestration.TRANSITIONS:
+            # Ignored on purpose (see TRANSITIONS), but counted: a reply for a booking we never started
+            # or one that arrives after the end shows up on the dashboard, not nowhere.
+            rt.outcome(f"ignored:{kind}")
 
 
 @rt.agent(topics.RESERVATION_SEATS, accepts={

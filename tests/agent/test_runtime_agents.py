@@ -275,3 +275,19 @@ def test_an_event_that_makes_the_handler_raise_is_dead_lettered_and_the_next_one
     assert "ValueError: cannot handle this one" in letters[0].reason
     recorder.sent = [s for s in recorder.sent if s[2].type_name != "DeadLetter"]  # expected here, not a failure
     assert [h.booking_id for h in recorder.of_type("SeatHoldRequested")] == ["b11"]
+
+
+def test_a_reply_for_a_booking_never_started_is_ignored_but_counted(reservation, codec):
+    from monitoring.metrics import OUTCOMES
+
+    component, recorder = reservation
+    counter = OUTCOMES.labels("reservation", "ignored:InstrumentConsumed")
+    before = counter._value.get()
+    stray = InstrumentConsumed.new(correlation_id="never", booking_id="never", member_id="m1", instrument_id="p",
+                                   instrument_kind="CLASS_PACK", home_gym_id="gym-b", credits_remaining=1)
+
+    async def scenario():
+        async with component.rt.agents["orchestrate"].test_context() as agent:
+            await agent.put(encode(codec, stray), key=b"never")
+    run(scenario())
+    assert recorder.sent == [] and counter._value.get() == before + 1
