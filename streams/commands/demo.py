@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import signal
 import sys
 from pathlib import Path
 
@@ -62,11 +63,19 @@ def _demo(args) -> int:
         faults=Faults(delay_share=args.delay_share, delay_ms=args.delay_ms,
                       booking_timeout_ms=args.booking_timeout_ms, payment_failure_rate=args.payment_failure_rate,
                       pause_notifications=args.pause_notifications, tick_interval=args.tick_interval),
-        rate=args.rate, max_in_flight=args.max_in_flight, timeout=args.timeout, keep_running=args.keep_running, observer=not args.no_observer,
-        metrics=not args.no_metrics, log_dir=args.log_dir,
+        rate=args.rate, max_in_flight=args.max_in_flight, timeout=args.timeout, keep_running=args.keep_running,
+        observer=not args.no_observer, metrics=not args.no_metrics, log_dir=args.log_dir,
     )
+    # SIGTERM (a CI timeout, `kill`) stops the run like Ctrl-C does: through the `finally` that
+    # stops the workers, instead of leaving them running without their driver.
+    previous = signal.signal(signal.SIGTERM, _interrupt)
+    if signal.getsignal(signal.SIGINT) is signal.SIG_IGN:  # started in the background by a shell
+        signal.signal(signal.SIGINT, _interrupt)
     try:
         result = run_demo(options)
+    except KeyboardInterrupt:
+        print("opengym demo: interrupted; the workers it started are stopped", file=sys.stderr)
+        return 130
     except Exception as exc:  # the workers are stopped by then; say what broke in one place
         from streams.demo.driver import DriverTimeout
         from streams.demo.supervisor import WorkerFailed
@@ -74,4 +83,10 @@ def _demo(args) -> int:
             print(f"opengym demo: {exc}", file=sys.stderr)
             return 1
         raise
+    finally:
+        signal.signal(signal.SIGTERM, previous)
     return 1 if (result.summary.violations or result.timed_out) else 0
+
+
+def _interrupt(signum, frame):
+    raise KeyboardInterrupt
