@@ -159,12 +159,14 @@ def read_anomalies(codec: AvroCodec) -> list:
     return found
 
 
-@pytest.fixture(scope="module")
-def observed_run(stack, tmp_path_factory):
-    """One run: group A facts, ticks, SIGKILL + restart mid-run, more ticks, group B facts, ticks."""
+@pytest.fixture(scope="module", params=["memory", "rocksdict"])
+def observed_run(request, stack, tmp_path_factory):
+    """One run per table store: group A facts, ticks, SIGKILL + restart mid-run, more ticks, group B
+    facts, ticks. With rocksdict the restarted worker also reopens its local database."""
     started = time.monotonic()
     prefix = f"t{uuid.uuid4().hex[:10]}."
     with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("OPENGYM_STORE", request.param)
         mp.setenv("OPENGYM_TOPIC_PREFIX", prefix)
         mp.setenv("OPENGYM_HOME", str(tmp_path_factory.mktemp("observer-home")))
         for key, value in WORKER_ENV.items():
