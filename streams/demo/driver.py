@@ -49,6 +49,10 @@ class Progress:
                 f"{self.settlements_open} open")
 
 
+def _seed_id(event: Event) -> str:
+    return getattr(event, "class_id", None) or getattr(event, "instrument_id", "?")
+
+
 class Driver:
     """Sends a plan's events and watches the facts they cause (through a :class:`FactCollector`)."""
 
@@ -61,6 +65,7 @@ class Driver:
         self.expected_downstream = expected_downstream
         self.sent_bookings: list[str] = []
         self.sent_check_ins: set[str] = set()
+        self.seed_resends = 0
         self._booking_ids = {b.booking_id for b in plan.bookings}
         self._checks_in = {b.booking_id for b in plan.bookings if b.checks_in}
 
@@ -89,22 +94,40 @@ class Driver:
 
     # ---- phases --------------------------------------------------------------------------------
 
-    def seed(self, timeout: float = 60.0) -> None:
+    def seed(self, timeout: float = 60.0, resend_after: float = 15.0) -> None:
         """Schedule the classes and grant the instruments; wait until Reservation and Entitlement
-        have published ClassScheduled and InstrumentGranted for all of them."""
+        have published ClassScheduled and InstrumentGranted for all of them.
+
+        A request still unanswered after ``resend_after`` seconds is sent again, with the same event
+        id (both are idempotent), as any client retries; ``seed_resends`` counts them, and the demo
+        says so, because an unanswered request is a lost message somewhere."""
         schedules, grants = schedule_events(self.plan), grant_events(self.plan)
         for event in schedules + grants:
             self.send(event)
         self.flush()
-        class_ids = {e.class_id for e in schedules}
-        instrument_ids = {e.instrument_id for e in grants}
 
-        def missing() -> dict[str, int]:
+        def unanswered() -> list[Event]:
             scheduled = {e.class_id for e in self.facts.of("ClassScheduled")}
             granted = {e.instrument_id for e in self.facts.of("InstrumentGranted")}
-            return {"ClassScheduled": len(class_ids - scheduled), "InstrumentGranted": len(instrument_ids - granted)}
+            return ([e for e in schedules if e.class_id not in scheduled]
+                    + [e for e in grants if e.instrument_id not in granted])
 
-        self.wait(lambda: not any(missing().values()), timeout, lambda: f"seeding still misses {missing()}")
+        deadline = time.monotonic() + timeout
+        while True:
+            wait = max(0.0, min(resend_after, deadline - time.monotonic()))
+            try:
+                self.wait(lambda: not unanswered(), wait, lambda: "")
+                return
+            except DriverTimeout:
+                missing = unanswered()
+                if time.monotonic() >= deadline:
+                    raise DriverTimeout(
+                        f"after {timeout:.0f}s: seeding still misses "
+                        f"{Counter(type(e).__name__ for e in missing)}: {[_seed_id(e) for e in missing[:5]]}") from None
+                for event in missing:
+                    self.send(event)
+                self.flush()
+                self.seed_resends += len(missing)
 
     def send_bookings(self, rate: float = 0.0, bookings: Iterable | None = None,
                       on_tick: Callable[[], None] | None = None, max_in_flight: int | None = None) -> None:

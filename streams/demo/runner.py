@@ -177,7 +177,9 @@ def run_demo(options: DemoOptions, out: TextIO = sys.stdout) -> DemoResult:
         t0 = time.monotonic()
         driver.seed()
         say(f"seeded {len(plan.gyms)} gyms, {len(plan.classes)} classes, "
-            f"{sum(1 for m in plan.members if m.kind)} instruments in {time.monotonic() - t0:.1f}s")
+            f"{sum(1 for m in plan.members if m.kind)} instruments in {time.monotonic() - t0:.1f}s"
+            + (f" (re-sent {driver.seed_resends} requests left unanswered for 15 s: a lost message, see "
+               "docs/notes/demo.md)" if driver.seed_resends else ""))
         intents = ", ".join(f"{k} {v}" for k, v in plan.intents().most_common())
         pace = "full speed" if options.rate <= 0 else f"up to {options.rate:g}/s"
         window = f", at most {options.max_in_flight} in flight" if options.max_in_flight else ""

@@ -80,3 +80,36 @@ def test_the_in_flight_window_holds_bookings_back_until_answers_arrive():
     driver.send_bookings(rate=0, on_tick=answer_two_after_a_while, max_in_flight=3)
     assert polls[:3] == [3, 3, 3]
     assert len(driver.sent_bookings) == 5
+
+
+def test_seed_requests_left_unanswered_are_sent_again_with_the_same_event_ids():
+    from streams.models import ClassScheduled, InstrumentGranted
+    from streams.demo.workload import grant_events, schedule_events
+
+    plan = plan_workload(WorkloadConfig(bookings=8, gyms=2, classes_per_gym=1), run_id="r")
+    producer = RecordingProducer()
+    schedules, grants = schedule_events(plan), grant_events(plan)
+    lost = grants[0]
+
+    class AnswersAllButOneUntilResent(SeenFacts):
+        def poll(self, timeout=0.0, max_messages=0):
+            sent_ids = [key for _, key, _ in producer.sent]
+            for event in schedules:
+                self.facts.add(ClassScheduled.new(caused_by=event, class_id=event.class_id, gym_id=event.gym_id,
+                                                  capacity=event.capacity, starts_at=event.starts_at))
+            for event in grants:
+                if event is not lost or sent_ids.count(lost.correlation_id.encode()) > 1:
+                    self.facts.add(InstrumentGranted.new(caused_by=event, instrument_id=event.instrument_id,
+                                                         member_id=event.member_id, home_gym_id=event.home_gym_id,
+                                                         kind=event.kind, credits=event.credits))
+            return 0
+
+    class Codec:
+        def encode(self, event, topic):
+            return event.event_id.encode()
+
+    driver = Driver(plan, AnswersAllButOneUntilResent(), producer=producer, codec=Codec())
+    driver.seed(timeout=5, resend_after=0.2)
+    assert driver.seed_resends == 1
+    resent = [value for _, key, value in producer.sent if key == lost.correlation_id.encode()]
+    assert resent == [lost.event_id.encode()] * 2
