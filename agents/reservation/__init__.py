@@ -43,7 +43,7 @@ async def orchestrate(event, message):
         await rt.forward(message, event, topics.RESERVATION_SEATS)
     elif kind == "ClockTicked":
         for key, state in rt.due(bookings, message.partition):
-            if orchestration.is_due(state, event.now):
+            if orchestration.is_due(state, event.now, config):
                 for out in await rt.step(bookings, key, event, orchestration.on_event, now=event.now, config=config):
                     _count(out)
     elif kind in ("InstrumentGranted", "InstrumentReleased"):

@@ -32,10 +32,13 @@ OPEN_PHASES = (HOLDING_SEAT, CONSUMING)
 @dataclass(frozen=True)
 class BookingConfig:
     timeout_ms: int = 5000
+    seat_wait_ms: int = 60_000
+    """Backstop for the seat step: only a seat request lost to a dead letter waits this long."""
 
     @classmethod
     def from_env(cls) -> "BookingConfig":
-        return cls(timeout_ms=int(os.environ.get("OPENGYM_BOOKING_TIMEOUT_MS", "5000")))
+        return cls(timeout_ms=int(os.environ.get("OPENGYM_BOOKING_TIMEOUT_MS", "5000")),
+                   seat_wait_ms=int(os.environ.get("OPENGYM_SEAT_WAIT_MS", "60000")))
 
 
 @dataclass(frozen=True)
@@ -51,8 +54,9 @@ class Step:
 STEPS = (
     Step("HoldSeat", participant="Reservation's seat keeper (state keyed by class_id)",
          request="SeatHoldRequested", replies=("SeatHeld", "SeatRefused"),
-         deadline="none of its own: the seat keeper runs in the same worker and always answers, so a "
-                  "missing answer means Reservation itself is down, and the answer comes back with it",
+         deadline="no booking deadline: the seat keeper is Reservation itself and answers when it runs; "
+                  "a backstop (request occurred_at + OPENGYM_SEAT_WAIT_MS, default 60 s) rejects with "
+                  "UNKNOWN only if the hold request was lost (dead-lettered)",
          compensation="SeatReleaseRequested, on any rejection after the seat was held"),
     Step("ConsumeInstrument", participant="Entitlement (nested InstrumentConsumeProcess)",
          request="InstrumentConsumeRequested", replies=("InstrumentConsumed", "InstrumentConsumeDenied"),
@@ -128,6 +132,14 @@ def reject_denied(state: dict, event: InstrumentConsumeDenied, now: int, config:
             [_rejected(state, event, now, reason), _release_seat(state, event, now)])
 
 
+def give_up_waiting_for_a_seat(state: dict, tick: ClockTicked, now: int, config: BookingConfig) -> Result:
+    if not is_due(state, tick.now, config):
+        return state, []
+    reason = RejectionReason.UNKNOWN
+    return ({**state, "phase": REJECTED, "reason": reason.value, "due_at": None, "timed_out": True},
+            [_rejected(state, tick, tick.now, reason)])
+
+
 def time_out(state: dict, tick: ClockTicked, now: int, config: BookingConfig) -> Result:
     if state.get("due_at") is None or tick.now < state["due_at"]:
         return state, []
@@ -153,6 +165,7 @@ TRANSITIONS: dict[tuple[str | None, str], Transition] = {
     (None, "BookClassRequested"): start,
     (HOLDING_SEAT, "SeatHeld"): request_consume,
     (HOLDING_SEAT, "SeatRefused"): reject_refused,
+    (HOLDING_SEAT, "ClockTicked"): give_up_waiting_for_a_seat,
     (CONSUMING, "InstrumentConsumed"): confirm,
     (CONSUMING, "InstrumentConsumeDenied"): reject_denied,
     (CONSUMING, "ClockTicked"): time_out,
@@ -172,5 +185,9 @@ def on_event(state: dict | None, event: Event, *, now: int, config: BookingConfi
     return transition(state, event, now, config)
 
 
-def is_due(state: dict, now: int) -> bool:
-    return state.get("phase") == CONSUMING and state.get("due_at") is not None and state["due_at"] <= now
+def is_due(state: dict, now: int, config: BookingConfig) -> bool:
+    if state.get("phase") == CONSUMING:
+        return state.get("due_at") is not None and state["due_at"] <= now
+    if state.get("phase") == HOLDING_SEAT:
+        return state["requested_at"] + config.seat_wait_ms <= now
+    return False

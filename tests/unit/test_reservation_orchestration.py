@@ -89,7 +89,7 @@ def test_deadline_rejects_with_entitlement_timeout_and_releases_the_seat():
     state, out = feed(state, tick(T0 + 5000))
     assert types(out) == ["ReservationRejected", "SeatReleaseRequested"]
     assert out[0].reason.value == "ENTITLEMENT_TIMEOUT" and out[0].correlation_id == "b1"
-    assert not booking.is_due(state, T0 + 10_000)
+    assert not booking.is_due(state, T0 + 10_000, CONFIG)
 
 
 def test_late_consume_after_timeout_is_released():
@@ -102,15 +102,27 @@ def test_late_consume_after_timeout_is_released():
         [("InstrumentReleaseRequested", "LATE_CONSUME", "pack-1")]
 
 
-def test_waiting_for_the_seat_keeper_does_not_expire_the_booking():
+def test_waiting_for_the_seat_keeper_is_not_bound_by_the_booking_deadline():
     state, out = feed(None, request())
     hold = out[0]
-    state, out = feed(state, tick(T0 + 60_000))
-    assert out == [] and state["phase"] == booking.HOLDING_SEAT and not booking.is_due(state, T0 + 60_000)
+    state, out = feed(state, tick(T0 + 30_000))
+    assert out == [] and state["phase"] == booking.HOLDING_SEAT
     state, out = feed(state, seat_held(hold))
     assert types(out) == ["InstrumentConsumeRequested"]
-    state, out = feed(state, tick(T0 + 60_001))
-    assert [(e.type_name, getattr(e, "reason", None)) for e in out][0][1].value == "ENTITLEMENT_TIMEOUT"
+    state, out = feed(state, tick(T0 + 30_001))
+    assert types(out) == ["ReservationRejected", "SeatReleaseRequested"]
+    assert out[0].reason.value == "ENTITLEMENT_TIMEOUT"
+
+
+def test_a_lost_seat_request_ends_the_booking_at_the_backstop_and_a_late_seat_is_given_back():
+    state, out = feed(None, request())
+    hold = out[0]
+    state, out = feed(state, tick(T0 + CONFIG.seat_wait_ms - 1))
+    assert out == []
+    state, out = feed(state, tick(T0 + CONFIG.seat_wait_ms))
+    assert [(e.type_name, e.reason.value) for e in out] == [("ReservationRejected", "UNKNOWN")]
+    state, out = feed(state, seat_held(hold))
+    assert types(out) == ["SeatReleaseRequested"]
 
 
 def test_a_denial_after_the_timeout_changes_nothing():
