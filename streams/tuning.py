@@ -7,6 +7,14 @@ the broker for up to ``fetch_max_wait_ms`` when the other partitions are quiet. 
 hop of a pipeline then waits a few hundred milliseconds (we measured 200 to 600 ms median per hop and a 2.2 s
 request-to-terminal p50 at 50 bookings/s). ``OPENGYM_FETCH_MAX_WAIT_MS`` (default 20) bounds that wait.
 The cost is more fetch requests on an idle system: one per worker every 20 ms.
+
+**Skipped messages must not be acknowledged.** A Faust stream drops a message that was fetched
+before a rebalance (stale ``generation_id``) or while flow control is off (table recovery), counting
+on a later seek to the committed offset to fetch it again. But it still *acks* the dropped message, so
+the commit can move past it and the seek then starts after it: the message is lost for good. We saw
+grants, facts and replies vanish this way around worker starts and rebalances (docs/notes). The
+patched ``Consumer.ack`` refuses those acks. The commit then stops below the dropped offset until the
+seek delivers the message again (handlers dedupe the replays).
 """
 
 from __future__ import annotations
@@ -35,4 +43,20 @@ def apply() -> None:
         return consumer
 
     faust_aiokafka.AIOKafkaConsumerThread._create_worker_consumer = create_worker_consumer
+
+    from faust.transport.consumer import Consumer
+
+    ack = Consumer.ack
+
+    def ack_only_delivered(self, message) -> bool:
+        if not delivered_in_current_generation(self.app, message):
+            return False
+        return ack(self, message)
+
+    Consumer.ack = ack_only_delivered
     _applied = True
+
+
+def delivered_in_current_generation(app, message) -> bool:
+    """True when a stream would hand ``message`` to its agent (the same test faust's Stream applies)."""
+    return app.flow_control.is_active() and message.generation_id == app.consumer_generation_id
