@@ -23,6 +23,10 @@ sought to their committed offsets. Events sent before that point were seen to be
 twice (see docs/notes/demo.md), so the driver waits for it."""
 
 
+REJOINED = "Joined group"
+"""aiokafka logs this at every (re)join of the consumer group; a recovery follows."""
+
+
 def group_id(component: str, topic_prefix: str) -> str:
     """The consumer group of a component's Faust app: its app id (see ``streams.app.make_app``)."""
     return f"{topic_prefix}opengym-{component}"
@@ -42,7 +46,7 @@ def _admin():
 
 
 def group_members(group: str, timeout: float = 5.0) -> list | None:
-    """Members of a STABLE consumer group that hold partitions; None while it is not stable."""
+    """Members of a STABLE consumer group; None while it is not stable."""
     from confluent_kafka import ConsumerGroupState
 
     try:
@@ -51,7 +55,7 @@ def group_members(group: str, timeout: float = 5.0) -> list | None:
         return None
     if description.state != ConsumerGroupState.STABLE:
         return None
-    return [m for m in description.members if m.assignment and m.assignment.topic_partitions]
+    return list(description.members)
 
 
 class WorkerFailed(RuntimeError):
@@ -139,10 +143,14 @@ class Worker:
     def ready(self) -> bool:
         """Alive, past table recovery (Faust logs ``Worker ready``), and its consumer group is stable
         with this one worker holding the partitions (a killed predecessor has left the group)."""
-        if not self.alive() or RECOVERED not in self.log_since_start():
+        if not self.alive():
             return False
+        log = self.log_since_start()
+        if log.rfind(RECOVERED) < max(0, log.rfind(REJOINED)):
+            return False  # not recovered yet, or rebalanced since and recovering again
         members = group_members(self.group)
-        return members is not None and len(members) == 1
+        return (members is not None and len(members) == 1 and members[0].assignment is not None
+                and bool(members[0].assignment.topic_partitions))
 
     def kill(self) -> None:
         """SIGKILL: no shutdown, no commit, no flush; what a crash looks like."""
