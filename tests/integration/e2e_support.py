@@ -145,3 +145,20 @@ def _placeholder(annotation):
     if "int" in text.lower():
         return 1
     return "placeholder"
+
+
+def delete_prefixed_topics(prefix: str, timeout: float = 30.0) -> int:
+    """Delete every topic under ``prefix`` (the catalog's and the Faust apps' own): the broker is
+    shared, and a test run leaves some forty topics behind otherwise."""
+    from streams.kafka import admin
+
+    client = admin()
+    names = [n for n in client.list_topics(timeout=timeout).topics if n.startswith(prefix)]
+    if not names:
+        return 0
+    for future in client.delete_topics(names, operation_timeout=timeout).values():
+        try:
+            future.result()
+        except Exception:  # already gone, or deletion still pending: nothing to clean up then
+            pass
+    return len(names)

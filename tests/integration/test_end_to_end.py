@@ -20,8 +20,8 @@ from streams.demo.workload import PARTNER_VISIT
 from streams.event import now_ms
 from streams.kafka import create_topics
 from tests.conftest import wait_for
-from tests.integration.e2e_support import (MAX_IN_FLIGHT, committed_behind, drive, sample_event, settle,
-                                          small_plan, start_run, start_workers)
+from tests.integration.e2e_support import (MAX_IN_FLIGHT, committed_behind, delete_prefixed_topics, drive,
+                                          sample_event, settle, small_plan, start_run, start_workers)
 
 COMPONENT_INPUTS = {
     "reservation": (topics.RESERVATION_COMMANDS, topics.ENTITLEMENT_EVENTS),
@@ -43,6 +43,7 @@ def e2e_prefix(stack):
         patch.setenv("OPENGYM_TOPIC_PREFIX", prefix)
         create_topics()
         yield prefix
+    delete_prefixed_topics(prefix)
 
 
 @pytest.fixture(scope="module")
