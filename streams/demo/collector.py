@@ -15,9 +15,9 @@ from topics import ALL_TOPICS, CLOCK, Topic, topic_name
 
 IGNORED_TYPES = frozenset({"ClockTicked"})
 
-OBSERVED_TOPICS: tuple[Topic, ...] = tuple(t for t in ALL_TOPICS if t.kind not in ("anomalies", "internal")
-                                           and t.events != (CLOCK,))
-"""Commands and requests (for the requests' own timestamps), every owner's facts, every dead-letter topic."""
+OBSERVED_TOPICS: tuple[Topic, ...] = tuple(t for t in ALL_TOPICS if t.kind != "internal" and t.events != (CLOCK,))
+"""Commands and requests (for the requests' own timestamps), every owner's facts, the observer's
+anomalies, every dead-letter topic."""
 
 
 def partition_offsets(topics: tuple[Topic, ...] = OBSERVED_TOPICS, latest: bool = True,

@@ -37,6 +37,8 @@ class Summary:
     span_s: float | None = None
     redelivered: int = 0
     dead_letters: Counter = field(default_factory=Counter)
+    anomalies: Counter = field(default_factory=Counter)
+    """What the correlation observer reported about these bookings, by anomaly kind."""
     violations: list[str] = field(default_factory=list)
 
     @property
@@ -105,6 +107,7 @@ def summarize(facts: Facts, booking_ids: Iterable[str] | None = None, intents: d
         summary.throughput = len(latencies) / summary.span_s
     summary.redelivered = sum(facts.redelivered.values())
     summary.dead_letters = Counter(facts.dead_letters)
+    summary.anomalies = Counter(symbol(e.kind) for e in facts.of("AnomalyDetected") if e.correlation_id in requests)
     return summary
 
 
@@ -162,6 +165,9 @@ def render(summary: Summary) -> str:
     row("Dead letters", f"{sum(summary.dead_letters.values()):>6}" +
         (f"  ({', '.join(f'{k} {v}' for k, v in sorted(summary.dead_letters.items()))})"
          if summary.dead_letters else ""))
+    if summary.anomalies:
+        row("Observer anomalies", f"{sum(summary.anomalies.values()):>6}  (" +
+            ", ".join(f"{k} {v}" for k, v in sorted(summary.anomalies.items(), key=lambda kv: -kv[1])) + ")")
     lines.append("")
     if summary.violations:
         row("Invariants", f"{len(summary.violations)} VIOLATED")

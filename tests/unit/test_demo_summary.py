@@ -38,3 +38,18 @@ def test_summary_counts_outcomes_credits_latency_and_throughput():
 def test_summary_shows_violations():
     summary = summarize(Facts(rejected_booking("b1")), violations=["booking b1: something"])
     assert "1 VIOLATED" in render(summary) and "booking b1: something" in render(summary)
+
+
+def test_summary_counts_the_observers_anomalies_about_these_bookings_only():
+    from streams.models import AnomalyDetected
+
+    def anomaly(correlation_id, kind):
+        return AnomalyDetected.new(correlation_id=correlation_id, anomaly_id=f"{correlation_id}/{kind}", kind=kind,
+                                   business_transaction="Member Books a Class", process="InstrumentConsumeProcess",
+                                   expected="InstrumentConsumed", since=T0, deadline=T0 + 5000, detected_at=T0 + 5100)
+
+    events = rejected_booking("b1", reason="ENTITLEMENT_TIMEOUT") + [
+        anomaly("b1", "NESTED_TIMEOUT"), anomaly("b1", "LATE_REPLY"), anomaly("other-run", "NESTED_TIMEOUT")]
+    summary = summarize(Facts(events))
+    assert summary.anomalies == {"NESTED_TIMEOUT": 1, "LATE_REPLY": 1}
+    assert "Observer anomalies" in render(summary)
