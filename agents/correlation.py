@@ -21,7 +21,7 @@ from monitoring import metrics
 from streams.app import Runtime, env_float, partition_of
 from streams.event import now_ms
 from streams.observer import WAKE, Observer, ObserverConfig, Outcome, in_flight
-from topics import Topic, topic_for_event
+from topics import Topic, topic_for_event, topic_name
 
 
 def observed_topics(catalog) -> tuple[Topic, ...]:
@@ -99,6 +99,72 @@ class DueIndex:
 due_index = DueIndex()
 
 
+class Progress:
+    """How far this worker has got through each input partition, so it never calls a fact missing that
+    is still waiting, unread, on another topic (after a restart the backlog of each topic drains at its
+    own pace while the clock ticks at wall-clock time).
+
+    ``judge_until(now)`` is ``now`` while the worker is caught up; while a partition still has unread
+    messages it is at most the time of the last fact handled there: a fact still waiting on it was
+    published after that one, so only deadlines before it can be judged.
+    """
+
+    def __init__(self, consumer_view=None):
+        self.next_offset: dict[tuple[str, int], int] = {}
+        self.last_time: dict[tuple[str, int], int] = {}
+        self.consumer_view = consumer_view or _faust_consumer_view
+
+    def handled(self, message, occurred_at: int | None) -> None:
+        tp = (message.topic, message.partition)
+        self.next_offset[tp] = max(self.next_offset.get(tp, 0), message.offset + 1)
+        if occurred_at is not None:
+            self.last_time[tp] = max(self.last_time.get(tp, 0), occurred_at)
+
+    def judge_until(self, now: int) -> int:
+        if not WATERMARK:
+            return now
+        view = self.consumer_view()
+        if view is None:
+            return now
+        limit = now
+        for tp, (highwater, committed) in view.items():
+            if highwater is None:
+                return 0  # nothing fetched yet: nothing is known about what waits there
+            done = max(self.next_offset.get(tp, 0), committed or 0)
+            if highwater > done:
+                limit = min(limit, self.last_time.get(tp, 0))
+        return limit
+
+
+def _faust_consumer_view() -> dict[tuple[str, int], tuple[int | None, int | None]] | None:
+    """{(topic, partition): (highwater, committed offset at assignment)} for the input topics."""
+    consumer = getattr(app, "_consumer", None)
+    if consumer is None:
+        return None
+    try:
+        assigned = consumer.assignment()
+    except Exception:  # not started (agent tests) or between assignments
+        return None
+    committed = getattr(consumer, "_committed_offset", {})
+    inputs = {topic_name(t) for t in SOURCES}
+    return {(tp.topic, tp.partition): (consumer.highwater(tp), committed.get(tp))
+            for tp in assigned if tp.topic in inputs}
+
+
+WATERMARK = os.environ.get("OPENGYM_OBSERVER_WATERMARK", "1") not in ("0", "")
+progress = Progress()
+_dead_letter = rt.dead_letter
+
+
+async def _dead_letter_and_note(message, *args, **kwargs):
+    # A message the runtime dead-letters never reaches the agent; it was still read.
+    progress.handled(message, None)
+    await _dead_letter(message, *args, **kwargs)
+
+
+rt.dead_letter = _dead_letter_and_note
+
+
 @rt.agent(*SOURCES, topics.CORRELATION_CLOCK,
           accepts={name.rsplit(".", 1)[-1]: None for t in SOURCES for name in t.events})
 async def observe(event, message):
@@ -106,8 +172,9 @@ async def observe(event, message):
         return
     if event.type_name == "ClockTicked":
         if event.component != rt.component:
+            progress.handled(message, event.occurred_at)
             return  # other components' ticks share their commands topics; only ours move our clock
-        now = clock.tick(message.partition, event.now)
+        now = progress.judge_until(clock.tick(message.partition, event.now))
         due_index.refresh(app.consumer_generation_id, transactions)
         for key in due_index.due(message.partition, now):
             state = transactions.get(key)
@@ -116,9 +183,10 @@ async def observe(event, message):
                 continue
             await settle(key, observer.on_tick(state, key, now))
         return
+    progress.handled(message, event.occurred_at)
     metrics.OBSERVED.labels(event.type_name).inc()
     key = event.correlation_id
-    outcome = observer.on_event(transactions.get(key), event, clock.now)
+    outcome = observer.on_event(transactions.get(key), event, progress.judge_until(clock.now))
     if not outcome.relevant:
         return
     if outcome.duplicate:

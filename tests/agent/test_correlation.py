@@ -242,3 +242,41 @@ def test_a_partition_is_judged_by_its_own_latest_tick_not_by_a_faster_partition(
 
     harness.run(scenario)
     assert [a.detected_at for a in seen["anomalies"]] == [T0 + 6_000]
+
+
+def test_while_a_partition_has_unread_facts_nothing_after_its_last_read_fact_is_judged():
+    waiting = ("opengym.entitlement.requests", 1)
+    caught_up = ("opengym.reservation.events", 1)
+    view = {waiting: (10, 4), caught_up: (7, 7)}
+    progress = correlation.Progress(consumer_view=lambda: view)
+    assert progress.judge_until(T0) == 0, "unread messages and nothing handled there yet: judge nothing"
+    progress.handled(SimpleNamespace(topic=waiting[0], partition=1, offset=6), T0 - 60_000)
+    assert progress.judge_until(T0) == T0 - 60_000
+    progress.handled(SimpleNamespace(topic=waiting[0], partition=1, offset=9), T0 - 1_000)
+    assert progress.judge_until(T0) == T0, "caught up everywhere: the tick's time"
+    view[caught_up] = (None, 7)
+    assert progress.judge_until(T0) == 0, "a partition not fetched yet"
+
+
+def test_a_restarted_observer_catching_up_does_not_call_a_waiting_request_missing(harness, monkeypatch):
+    bid = booking_id()
+    events = facts.booking(bid, T0, facts.CLEAN)
+    request, reply = events[1], events[2]
+    request_tp = (topic_name(topics.ENTITLEMENT_REQUESTS), partition_of(bid))
+    view = {request_tp: (1, 0)}  # the request is still unread on its topic
+    monkeypatch.setattr(correlation, "progress", correlation.Progress(consumer_view=lambda: view))
+    seen = {}
+
+    async def scenario(h):
+        await h.fact(reply)                                   # the reply's topic drained first
+        await h.tick(T0 + 3_600_000, partition_of(bid))       # wall-clock tick, far past every deadline
+        await h.fact(request)
+        for event in events[3:]:                              # the other topics drain too
+            await h.fact(event)
+        seen["while_behind"] = h.anomalies(bid)
+        view[request_tp] = (1, 1)                             # caught up everywhere
+        await h.tick(T0 + 3_600_000 + 1000, partition_of(bid))
+        seen["after"] = h.anomalies(bid)
+
+    harness.run(scenario)
+    assert seen["while_behind"] == [] and seen["after"] == []
