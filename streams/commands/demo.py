@@ -26,6 +26,9 @@ def register(subparsers) -> None:
                       help="bookings sent per second at most, 0 for as fast as possible (default %(default)s)")
     size.add_argument("--max-in-flight", type=int, default=DemoOptions.max_in_flight,
                       help="bookings sent but not yet answered, at most; 0 for no limit (default %(default)s)")
+    size.add_argument("--target-latency-ms", type=float, default=DemoOptions.target_latency_ms,
+                      help="shrink the in-flight window while the median answer takes longer than this; "
+                           "0 for a fixed window (default %(default)s)")
     size.add_argument("--gyms", type=int, default=defaults.gyms, help="gyms (default %(default)s)")
     size.add_argument("--check-in-share", type=float, default=defaults.check_in_share,
                       help="share of confirmed bookings whose member checks in (default %(default)s)")
@@ -63,7 +66,8 @@ def _demo(args) -> int:
         faults=Faults(delay_share=args.delay_share, delay_ms=args.delay_ms,
                       booking_timeout_ms=args.booking_timeout_ms, payment_failure_rate=args.payment_failure_rate,
                       pause_notifications=args.pause_notifications, tick_interval=args.tick_interval),
-        rate=args.rate, max_in_flight=args.max_in_flight, timeout=args.timeout, keep_running=args.keep_running,
+        rate=args.rate, max_in_flight=args.max_in_flight, target_latency_ms=args.target_latency_ms,
+        timeout=args.timeout, keep_running=args.keep_running,
         observer=not args.no_observer, metrics=not args.no_metrics, log_dir=args.log_dir,
     )
     # SIGTERM (a CI timeout, `kill`) stops the run like Ctrl-C does: through the `finally` that

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import statistics
 import time
 from collections import Counter
 from dataclasses import dataclass
@@ -25,6 +26,34 @@ def driver_producer() -> Producer:
     return make_producer(partitioner="murmur2_random")
 
 
+class InFlightWindow:
+    """How many bookings may be sent and still unanswered.
+
+    With a latency target it adapts (additive increase, multiplicative decrease, as TCP does): when
+    the median answer of the last half second took longer than the target, the window shrinks by a
+    third; otherwise it grows by a tenth, up to the ceiling. A loaded machine then gets fewer
+    bookings at once instead of a queue longer than Reservation's own deadline. The median ignores
+    the few replies the delay knob holds back on purpose."""
+
+    def __init__(self, ceiling: int, target_latency_ms: float | None = None, floor: int = 5):
+        self.ceiling = max(1, ceiling)
+        self.floor = min(floor, self.ceiling)
+        self.target_latency_ms = target_latency_ms
+        self.size = float(self.ceiling if not target_latency_ms else max(self.floor, self.ceiling / 2))
+
+    @property
+    def limit(self) -> int:
+        return int(self.size)
+
+    def observe(self, latencies_ms: list[int]) -> None:
+        if not self.target_latency_ms or len(latencies_ms) < 5:
+            return
+        if statistics.median(latencies_ms) > self.target_latency_ms:
+            self.size = max(self.floor, self.size * 2 / 3)
+        else:
+            self.size = min(self.ceiling, self.size + max(1.0, self.size / 10))
+
+
 class DriverTimeout(RuntimeError):
     """The system did not reach the expected state in time; the message says what is missing."""
 
@@ -40,13 +69,14 @@ class Progress:
     settlements_open: int
     settlements_done: int
     outstanding: dict[str, int]
+    window: int | None = None
 
     def line(self, elapsed: float) -> str:
         down = "/".join(str(self.downstream.get(t, 0)) for t in DOWNSTREAM_TYPES)
         return (f"[{elapsed:6.1f}s] sent {self.sent}/{self.total}  terminal {self.terminal} "
                 f"(confirmed {self.confirmed})  billing/pending/notified {down}  "
                 f"check-ins {self.check_ins_sent}  settlements {self.settlements_done} done, "
-                f"{self.settlements_open} open")
+                f"{self.settlements_open} open" + (f"  window {self.window}" if self.window is not None else ""))
 
 
 def _seed_id(event: Event) -> str:
@@ -66,6 +96,7 @@ class Driver:
         self.sent_bookings: list[str] = []
         self.sent_check_ins: set[str] = set()
         self.seed_resends = 0
+        self.window: InFlightWindow | None = None
         self._booking_ids = {b.booking_id for b in plan.bookings}
         self._checks_in = {b.booking_id for b in plan.bookings if b.checks_in}
 
@@ -130,20 +161,29 @@ class Driver:
                 self.seed_resends += len(missing)
 
     def send_bookings(self, rate: float = 0.0, bookings: Iterable | None = None,
-                      on_tick: Callable[[], None] | None = None, max_in_flight: int | None = None) -> None:
+                      on_tick: Callable[[], None] | None = None, max_in_flight: int | None = None,
+                      target_latency_ms: float | None = None) -> None:
         """Send the plan's bookings (or ``bookings``) at ``rate`` per second (0: as fast as the
-        producer takes them), never more than ``max_in_flight`` of them without a terminal event,
+        producer takes them), never more than ``max_in_flight`` of them without a terminal event
+        (fewer while answers take longer than ``target_latency_ms``: see :class:`InFlightWindow`),
         checking members in as their attendance turns pending."""
         todo = list(bookings if bookings is not None else self.plan.bookings)
-        started = time.monotonic()
+        self.window = InFlightWindow(max_in_flight, target_latency_ms) if max_in_flight else None
+        sent_at: dict[str, int] = {}
+        read = {"ReservationConfirmed": 0, "ReservationRejected": 0}
+        started = last_adjust = time.monotonic()
         index = 0
         while index < len(todo):
             due = len(todo) if rate <= 0 else min(len(todo), int((time.monotonic() - started) * rate) + 1)
-            if max_in_flight:
-                due = min(due, self.terminal_count() + max_in_flight)
+            if self.window is not None:
+                if time.monotonic() - last_adjust >= 0.5:
+                    last_adjust = time.monotonic()
+                    self.window.observe(self._new_latencies(read, sent_at))
+                due = min(due, self.terminal_count() + self.window.limit)
             while index < due:
                 booking = todo[index]
-                self.send(booking_event(self.plan, booking, occurred_at=now_ms()))
+                sent_at[booking.booking_id] = now_ms()
+                self.send(booking_event(self.plan, booking, occurred_at=sent_at[booking.booking_id]))
                 self.sent_bookings.append(booking.booking_id)
                 index += 1
             self.collector.poll(0.02 if rate > 0 or max_in_flight else 0)
@@ -151,6 +191,17 @@ class Driver:
             if on_tick:
                 on_tick()
         self.flush()
+
+    def _new_latencies(self, read: dict[str, int], sent_at: dict[str, int]) -> list[int]:
+        """Request-to-answer latencies of the bookings answered since the last call."""
+        latencies = []
+        for type_name in read:
+            answers = self.facts.of(type_name)
+            for event in answers[read[type_name]:]:
+                if event.booking_id in sent_at:
+                    latencies.append(event.occurred_at - sent_at[event.booking_id])
+            read[type_name] = len(answers)
+        return latencies
 
     def terminal_count(self) -> int:
         """Bookings of this plan that have their terminal event."""
@@ -232,4 +283,5 @@ class Driver:
             downstream={t: sum(1 for e in facts.of(t) if e.booking_id in confirmed) for t in DOWNSTREAM_TYPES},
             check_ins_sent=len(self.sent_check_ins), settlements_open=len(obligations - ended),
             settlements_done=len(ended), outstanding=self.outstanding(),
+            window=self.window.limit if self.window is not None else None,
         )

@@ -63,6 +63,9 @@ class DemoOptions:
     max_in_flight: int = 50
     """Bookings sent but not yet answered, at most (0: no limit). Keeps an overloaded machine from
     queueing requests past their own deadline: the driver then sends as fast as the system answers."""
+    target_latency_ms: float = 1000.0
+    """Below ``max_in_flight``, the window shrinks while the median answer takes longer than this
+    (0: a fixed window)."""
     timeout: float = 180.0
     """Seconds to wait, after the last booking is sent, for every outstanding fact."""
     keep_running: bool = False
@@ -183,6 +186,8 @@ def run_demo(options: DemoOptions, out: TextIO = sys.stdout) -> DemoResult:
         intents = ", ".join(f"{k} {v}" for k, v in plan.intents().most_common())
         pace = "full speed" if options.rate <= 0 else f"up to {options.rate:g}/s"
         window = f", at most {options.max_in_flight} in flight" if options.max_in_flight else ""
+        if options.max_in_flight and options.target_latency_ms:
+            window += f" (fewer while the median answer takes over {options.target_latency_ms:g} ms)"
         say(f"workload: {len(plan.bookings)} bookings, {pace}{window} (seed {options.workload.seed}): {intents}")
 
         t_work = time.monotonic()
@@ -197,7 +202,8 @@ def run_demo(options: DemoOptions, out: TextIO = sys.stdout) -> DemoResult:
                 if dead:
                     raise DriverTimeout(f"worker(s) exited: {', '.join(dead)}; see {log_dir}")
 
-        driver.send_bookings(options.rate, on_tick=tick, max_in_flight=options.max_in_flight or None)
+        driver.send_bookings(options.rate, on_tick=tick, max_in_flight=options.max_in_flight or None,
+                             target_latency_ms=options.target_latency_ms or None)
         try:
             driver.settle(options.timeout, on_tick=tick)
         except DriverTimeout as exc:

@@ -113,3 +113,23 @@ def test_seed_requests_left_unanswered_are_sent_again_with_the_same_event_ids():
     assert driver.seed_resends == 1
     resent = [value for _, key, value in producer.sent if key == lost.correlation_id.encode()]
     assert resent == [lost.event_id.encode()] * 2
+
+
+def test_the_window_shrinks_while_answers_are_slow_and_grows_back_when_they_are_fast():
+    from streams.demo.driver import InFlightWindow
+
+    window = InFlightWindow(50, target_latency_ms=1000)
+    assert window.limit == 25
+    window.observe([3000] * 10)
+    assert window.limit == 16
+    for _ in range(20):
+        window.observe([4000, 4000, 4000, 200, 5000])
+    assert window.limit == 5, "never below the floor"
+    window.observe([300] * 4)
+    assert window.limit == 5, "too few answers to judge"
+    for _ in range(60):
+        window.observe([300, 250, 5000, 400, 350])  # one held-back reply does not move the median
+    assert window.limit == 50, "never above the ceiling"
+    fixed = InFlightWindow(50)
+    fixed.observe([9000] * 10)
+    assert fixed.limit == 50
