@@ -14,6 +14,7 @@ Run: ``opengym worker correlation`` or ``faust -A agents.correlation worker -l i
 from __future__ import annotations
 
 import os
+import time
 
 import topics
 from agents.catalog import build
@@ -109,10 +110,23 @@ class Progress:
     published after that one, so only deadlines before it can be judged.
     """
 
-    def __init__(self, consumer_view=None):
+    VIEW_TTL_S = 0.25
+    """How long a look at the consumer's high watermarks is reused: messages that arrived since are
+    younger than that, well inside the grace the observer gives facts in flight."""
+
+    def __init__(self, consumer_view=None, view_ttl_s: float | None = None):
         self.next_offset: dict[tuple[str, int], int] = {}
         self.last_time: dict[tuple[str, int], int] = {}
         self.consumer_view = consumer_view or _faust_consumer_view
+        self.view_ttl_s = self.VIEW_TTL_S if view_ttl_s is None else view_ttl_s
+        self._view = None
+        self._view_at = float("-inf")
+
+    def _current_view(self):
+        now = time.monotonic()
+        if self._view is None or now - self._view_at >= self.view_ttl_s:
+            self._view, self._view_at = self.consumer_view(), now
+        return self._view
 
     def handled(self, message, occurred_at: int | None) -> None:
         tp = (message.topic, message.partition)
@@ -123,7 +137,7 @@ class Progress:
     def judge_until(self, now: int) -> int:
         if not WATERMARK:
             return now
-        view = self.consumer_view()
+        view = self._current_view()
         if view is None:
             return now
         limit = now

@@ -248,7 +248,7 @@ def test_while_a_partition_has_unread_facts_nothing_after_its_last_read_fact_is_
     waiting = ("opengym.entitlement.requests", 1)
     caught_up = ("opengym.reservation.events", 1)
     view = {waiting: (10, 4), caught_up: (7, 7)}
-    progress = correlation.Progress(consumer_view=lambda: view)
+    progress = correlation.Progress(consumer_view=lambda: view, view_ttl_s=0)
     assert progress.judge_until(T0) == 0, "unread messages and nothing handled there yet: judge nothing"
     progress.handled(SimpleNamespace(topic=waiting[0], partition=1, offset=6), T0 - 60_000)
     assert progress.judge_until(T0) == T0 - 60_000
@@ -264,7 +264,7 @@ def test_a_restarted_observer_catching_up_does_not_call_a_waiting_request_missin
     request, reply = events[1], events[2]
     request_tp = (topic_name(topics.ENTITLEMENT_REQUESTS), partition_of(bid))
     view = {request_tp: (1, 0)}  # the request is still unread on its topic
-    monkeypatch.setattr(correlation, "progress", correlation.Progress(consumer_view=lambda: view))
+    monkeypatch.setattr(correlation, "progress", correlation.Progress(consumer_view=lambda: view, view_ttl_s=0))
     seen = {}
 
     async def scenario(h):
