@@ -67,13 +67,16 @@ def start_run(plan: WorkloadPlan) -> Run:
 MAX_IN_FLIGHT = 40
 """Bookings unanswered at most: on a busy machine requests then wait in the driver, not in Kafka
 past their own deadline."""
+TARGET_LATENCY_MS = 1000
+"""Fewer in flight while the median answer takes longer (the demo's default too)."""
 
 
 def drive(plan: WorkloadPlan, rate: float = 60.0, settle_timeout: float = 90.0, on_tick=None) -> Run:
     """Seed, send every booking, check members in, and wait until nothing is outstanding."""
     run = start_run(plan)
     run.driver.seed()
-    run.driver.send_bookings(rate, on_tick=on_tick, max_in_flight=MAX_IN_FLIGHT)
+    run.driver.send_bookings(rate, on_tick=on_tick, max_in_flight=MAX_IN_FLIGHT,
+                             target_latency_ms=TARGET_LATENCY_MS)
     settle(run, settle_timeout, on_tick)
     return run
 

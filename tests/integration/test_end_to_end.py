@@ -20,8 +20,9 @@ from streams.demo.workload import PARTNER_VISIT
 from streams.event import now_ms
 from streams.kafka import create_topics
 from tests.conftest import wait_for
-from tests.integration.e2e_support import (MAX_IN_FLIGHT, committed_behind, delete_prefixed_topics, drive,
-                                          sample_event, settle, small_plan, start_run, start_workers)
+from tests.integration.e2e_support import (MAX_IN_FLIGHT, TARGET_LATENCY_MS, committed_behind,
+                                          delete_prefixed_topics, drive, sample_event, settle, small_plan,
+                                          start_run, start_workers)
 
 COMPONENT_INPUTS = {
     "reservation": (topics.RESERVATION_COMMANDS, topics.ENTITLEMENT_EVENTS),
@@ -156,7 +157,8 @@ def test_a_worker_killed_mid_workload_resumes_from_its_changelog(workers):
                 workers.workers[component].start()
 
     run.driver.seed()
-    run.driver.send_bookings(30, on_tick=kill_reservation_then_entitlement, max_in_flight=MAX_IN_FLIGHT)
+    run.driver.send_bookings(30, on_tick=kill_reservation_then_entitlement, max_in_flight=MAX_IN_FLIGHT,
+                            target_latency_ms=TARGET_LATENCY_MS)
     try:
         settle(run, 90)
         assert list(killed_at) == ["reservation", "entitlement"]
@@ -205,7 +207,7 @@ def test_garbage_and_contract_violations_land_in_each_dead_letter_topic_and_the_
              seen=lambda: sorted(expected - set(letters())))
 
     run.driver.seed()
-    run.driver.send_bookings(30, max_in_flight=MAX_IN_FLIGHT)
+    run.driver.send_bookings(30, max_in_flight=MAX_IN_FLIGHT, target_latency_ms=TARGET_LATENCY_MS)
     try:
         settle(run, 90)
         assert run.violations() == []
