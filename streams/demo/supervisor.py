@@ -217,7 +217,15 @@ class Supervisor:
             if pending and time.monotonic() > deadline:
                 tails = "\n".join(f"--- {c} ({self.workers[c].log_path}):\n{log_tail(self.workers[c].log_path, 8)}"
                                   for c in pending)
-                raise WorkerFailed(f"not ready after {timeout:.0f}s: {', '.join(pending)}\n{tails}")
+                crowded = []
+                for c in pending:
+                    members = group_members(self.workers[c].group) or []
+                    if len(members) > 1:
+                        crowded.append(f"consumer group {self.workers[c].group} has {len(members)} members: another "
+                                       f"{c} worker runs on the same topics (a demo left with --keep-running, or "
+                                       "another demo without OPENGYM_TOPIC_PREFIX?)")
+                raise WorkerFailed(f"not ready after {timeout:.0f}s: {', '.join(pending)}\n"
+                                   + "".join(f"{line}\n" for line in crowded) + tails)
             time.sleep(0.2)
 
     def dead(self) -> list[str]:
