@@ -16,6 +16,7 @@ import os
 from dataclasses import dataclass
 from typing import Callable
 
+from streams.codec import build_event
 from streams.event import Event
 from streams.models import (BookClassRequested, ClockTicked, InstrumentConsumed, InstrumentConsumeDenied,
                             InstrumentConsumeRequested, InstrumentReleaseRequested, RejectionReason,
@@ -91,6 +92,15 @@ def start(state: dict | None, event: BookClassRequested, now: int, config: Booki
 
 
 def request_consume(state: dict, event: SeatHeld, now: int, config: BookingConfig) -> Result:
+    early = state.get("early_reply")
+    if early is not None:
+        # The reply to this booking's consume request is already here: the SeatHeld is a replay
+        # (a restart lost our state change after we had asked). Asking again would be deduplicated by
+        # Entitlement and never answered; decide on the reply we have.
+        held = {**state, "phase": CONSUMING, "gym_id": event.gym_id, "starts_at": event.starts_at,
+                "early_reply": None}
+        reply = build_event(early)
+        return (confirm if reply.type_name == "InstrumentConsumed" else reject_denied)(held, reply, now, config)
     consume = InstrumentConsumeRequested.new(
         caused_by=event, occurred_at=now, booking_id=state["booking_id"], member_id=state["member_id"],
         class_id=state["class_id"], gym_id=event.gym_id, class_starts_at=event.starts_at)
@@ -116,7 +126,25 @@ def reject_refused(state: dict, event: SeatRefused, now: int, config: BookingCon
             [_rejected(state, event, now, reason)])
 
 
+def _late(state: dict, reply: Event) -> bool:
+    """A reply dated after the deadline is late even when no tick has said so yet, so Reservation
+    decides exactly as the observer judges (both by the facts' own times)."""
+    return state.get("due_at") is not None and reply.occurred_at > state["due_at"]
+
+
+def time_out_on_late_reply(state: dict, reply: Event, now: int) -> Result:
+    reason = RejectionReason.ENTITLEMENT_TIMEOUT
+    rejected = {**state, "phase": REJECTED, "reason": reason.value, "due_at": None, "timed_out": True}
+    out: list[Event] = [_rejected(state, reply, now, reason), _release_seat(state, reply, now)]
+    if reply.type_name == "InstrumentConsumed":
+        released, compensation = release_late_consume(rejected, reply, now, BookingConfig())
+        return released, out + compensation
+    return rejected, out
+
+
 def confirm(state: dict, event: InstrumentConsumed, now: int, config: BookingConfig) -> Result:
+    if _late(state, event):
+        return time_out_on_late_reply(state, event, now)
     confirmed = ReservationConfirmed.new(
         caused_by=event, occurred_at=now, booking_id=state["booking_id"], member_id=state["member_id"],
         class_id=state["class_id"], gym_id=state.get("gym_id"), home_gym_id=event.home_gym_id,
@@ -127,6 +155,8 @@ def confirm(state: dict, event: InstrumentConsumed, now: int, config: BookingCon
 
 
 def reject_denied(state: dict, event: InstrumentConsumeDenied, now: int, config: BookingConfig) -> Result:
+    if _late(state, event):
+        return time_out_on_late_reply(state, event, now)
     reason = DENIAL_TO_REJECTION.get(_value(event.reason), RejectionReason.UNKNOWN)
     return ({**state, "phase": REJECTED, "reason": reason.value, "due_at": None},
             [_rejected(state, event, now, reason), _release_seat(state, event, now)])
@@ -148,6 +178,10 @@ def time_out(state: dict, tick: ClockTicked, now: int, config: BookingConfig) ->
             [_rejected(state, tick, tick.now, reason), _release_seat(state, tick, tick.now)])
 
 
+def keep_early_reply(state: dict, event: Event, now: int, config: BookingConfig) -> Result:
+    return {**state, "early_reply": event.to_json_dict()}, []
+
+
 def release_late_seat(state: dict, event: SeatHeld, now: int, config: BookingConfig) -> Result:
     return state, [_release_seat(state, event, now)]
 
@@ -166,6 +200,8 @@ TRANSITIONS: dict[tuple[str | None, str], Transition] = {
     (HOLDING_SEAT, "SeatHeld"): request_consume,
     (HOLDING_SEAT, "SeatRefused"): reject_refused,
     (HOLDING_SEAT, "ClockTicked"): give_up_waiting_for_a_seat,
+    (HOLDING_SEAT, "InstrumentConsumed"): keep_early_reply,
+    (HOLDING_SEAT, "InstrumentConsumeDenied"): keep_early_reply,
     (CONSUMING, "InstrumentConsumed"): confirm,
     (CONSUMING, "InstrumentConsumeDenied"): reject_denied,
     (CONSUMING, "ClockTicked"): time_out,

@@ -39,10 +39,10 @@ def seat_held(cause):
                         starts_at=T0 + 3_600_000)
 
 
-def consumed(booking_id="b1"):
+def consumed(booking_id="b1", at=T0 + 100):
     return InstrumentConsumed.new(correlation_id=booking_id, booking_id=booking_id, member_id="m1",
                                   instrument_id="pack-1", instrument_kind="CLASS_PACK", home_gym_id="gym-b",
-                                  credits_remaining=4)
+                                  credits_remaining=4, occurred_at=at)
 
 
 def tick(now):
@@ -75,7 +75,7 @@ def test_denial_rejects_with_the_mapped_reason_and_releases_the_seat():
     state, out = feed(None, request())
     state, out = feed(state, seat_held(out[0]))
     denied = InstrumentConsumeDenied.new(caused_by=out[0], booking_id="b1", member_id="m1",
-                                         reason="CREDITS_EXHAUSTED")
+                                         reason="CREDITS_EXHAUSTED", occurred_at=T0 + 100)
     state, out = feed(state, denied)
     assert types(out) == ["ReservationRejected", "SeatReleaseRequested"]
     assert out[0].reason.value == "CREDITS_EXHAUSTED" and out[1].class_id == "c1"
@@ -100,6 +100,50 @@ def test_late_consume_after_timeout_is_released():
     state, out = feed(state, late, late)
     assert [(e.type_name, e.reason.value, e.instrument_id) for e in out] == \
         [("InstrumentReleaseRequested", "LATE_CONSUME", "pack-1")]
+
+
+def test_a_consume_dated_after_the_deadline_is_late_before_any_tick_says_so():
+    state, out = feed(None, request())
+    state, _ = feed(state, seat_held(out[0]))
+    state, out = feed(state, consumed(at=T0 + 5001))
+    assert types(out) == ["ReservationRejected", "SeatReleaseRequested", "InstrumentReleaseRequested"]
+    assert out[0].reason.value == "ENTITLEMENT_TIMEOUT" and out[2].reason.value == "LATE_CONSUME"
+    state, out = feed(state, tick(T0 + 10_000))
+    assert out == [], "the booking already ended"
+
+
+def test_a_denial_dated_after_the_deadline_times_the_booking_out():
+    state, out = feed(None, request())
+    state, _ = feed(state, seat_held(out[0]))
+    denied = InstrumentConsumeDenied.new(correlation_id="b1", booking_id="b1", member_id="m1",
+                                         reason="CREDITS_EXHAUSTED", occurred_at=T0 + 7000)
+    state, out = feed(state, denied)
+    assert types(out) == ["ReservationRejected", "SeatReleaseRequested"]
+    assert out[0].reason.value == "ENTITLEMENT_TIMEOUT"
+
+
+def test_a_reply_read_before_the_replayed_seat_hold_still_decides_the_booking():
+    # After a crash Reservation may recover "holding a seat" although it had already asked Entitlement;
+    # the reply and the replayed SeatHeld then arrive in either order. The reply must not be dropped:
+    # Entitlement dedupes the repeated request and would never answer it again (a lost credit).
+    book = request()
+    state, out = feed(None, book)
+    held = seat_held(out[0])
+    state, out = feed(state, consumed())
+    assert out == [] and state["phase"] == booking.HOLDING_SEAT
+    state, out = feed(state, held)
+    assert types(out) == ["ReservationConfirmed"]
+    assert out[0].gym_id == "gym-a" and out[0].instrument_id == "pack-1"
+
+
+def test_an_early_denial_rejects_and_releases_the_seat_when_the_seat_hold_arrives():
+    state, out = feed(None, request())
+    held = seat_held(out[0])
+    denied = InstrumentConsumeDenied.new(correlation_id="b1", booking_id="b1", member_id="m1",
+                                         reason="NO_ENTITLEMENT", occurred_at=T0 + 50)
+    state, out = feed(state, denied, held)
+    assert types(out) == ["ReservationRejected", "SeatReleaseRequested"]
+    assert out[0].reason.value == "NO_ENTITLEMENT"
 
 
 def test_waiting_for_the_seat_keeper_is_not_bound_by_the_booking_deadline():
