@@ -101,22 +101,33 @@ class Feeder:
         self.codec = AvroCodec()
         self.producer = producer(partitioner="murmur2_random")
         self.produced: Counter[str] = Counter()
+        self.failed: list[str] = []
+
+    def _delivered(self, err, msg) -> None:
+        if err is not None:
+            self.failed.append(f"{msg.topic()}[{msg.partition()}]: {err.str()}")
+
+    def flush(self) -> None:
+        assert self.producer.flush(30) == 0
+        assert self.failed == [], f"the broker refused {len(self.failed)} of the test's messages: {self.failed[:5]}"
 
     def facts(self, events) -> None:
         for event in events:
             name = topic_name(topic_for_event(event.avro_name))
-            self.producer.produce(name, key=event.correlation_id.encode(), value=self.codec.encode(event, name))
+            self.producer.produce(name, key=event.correlation_id.encode(), value=self.codec.encode(event, name),
+                                  on_delivery=self._delivered)
             self.produced[name] += 1
             self.producer.poll(0)
-        assert self.producer.flush(30) == 0
+        self.flush()
 
     def tick(self, now: int) -> None:
         name = topic_name(topics.CORRELATION_CLOCK)
         for partition in range(topics.CORRELATION_CLOCK.partitions):
             tick = ClockTicked.new(correlation_id="clock", occurred_at=now, now=now, component="correlation")
-            self.producer.produce(name, key=b"clock", value=self.codec.encode(tick, name), partition=partition)
+            self.producer.produce(name, key=b"clock", value=self.codec.encode(tick, name), partition=partition,
+                                  on_delivery=self._delivered)
             self.produced[name] += 1
-        assert self.producer.flush(30) == 0
+        self.flush()
 
 
 def end_offsets(names) -> dict[tuple[str, int], int]:
