@@ -5,8 +5,9 @@ aiokafka sends one fetch per broker for the partitions that have nothing buffere
 records were just handed over joins only the *next* request, which waits while the in-flight one sits at
 the broker for up to ``fetch_max_wait_ms`` when the other partitions are quiet. At a moderate rate, every
 hop of a pipeline then waits a few hundred milliseconds (we measured 200 to 600 ms median per hop and a 2.2 s
-request-to-terminal p50 at 50 bookings/s). ``OPENGYM_FETCH_MAX_WAIT_MS`` (default 20) bounds that wait.
-The cost is more fetch requests on an idle system: one per worker every 20 ms.
+request-to-terminal p50 at 50 bookings/s). ``OPENGYM_FETCH_MAX_WAIT_MS`` (default 50) bounds that wait.
+The cost is more fetch requests on an idle system: one per worker every 50 ms (20 ms cost more CPU
+in idle workers and the broker than it saved in latency; docs/performance.md has the runs).
 
 **Skipped messages must not be acknowledged.** A Faust stream drops a message that was fetched
 before a rebalance (stale ``generation_id``) or while flow control is off (table recovery), counting
@@ -25,7 +26,7 @@ _applied = False
 
 
 def fetch_max_wait_ms() -> int:
-    return int(os.environ.get("OPENGYM_FETCH_MAX_WAIT_MS", "20"))
+    return int(os.environ.get("OPENGYM_FETCH_MAX_WAIT_MS", "50"))
 
 
 def apply() -> None:

@@ -68,6 +68,6 @@ def test_the_patched_ack_still_acks_a_delivered_message():
 
 def test_the_fetch_wait_is_bounded_by_default(monkeypatch):
     monkeypatch.delenv("OPENGYM_FETCH_MAX_WAIT_MS", raising=False)
-    assert tuning.fetch_max_wait_ms() == 20
+    assert tuning.fetch_max_wait_ms() == 50
     monkeypatch.setenv("OPENGYM_FETCH_MAX_WAIT_MS", "100")
     assert tuning.fetch_max_wait_ms() == 100
