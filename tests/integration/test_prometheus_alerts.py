@@ -79,6 +79,18 @@ def firing(prometheus: LocalPrometheus, alertname: str, **labels) -> list[dict]:
             and all(a["labels"].get(k) == v for k, v in labels.items())]
 
 
+def seeded_plan(bookings: int, seed: int, classes: int):
+    """Class-pack bookings at one gym, with their classes scheduled and packs granted."""
+    plan = plan_workload(WorkloadConfig(bookings=bookings, seed=seed, gyms=1, classes_per_gym=classes,
+                                        shares={"home_class_pack": 1.0}), uuid.uuid4().hex[:6])
+    collector = FactCollector(end_offsets())
+    try:
+        Driver(plan, collector).seed()
+    finally:
+        collector.close()
+    return plan
+
+
 def book(plan, bookings) -> None:
     client = producer()
     from streams.codec import AvroCodec
@@ -139,13 +151,7 @@ def test_a_paused_notifications_worker_fires_downstream_not_started(system):
     supervisor, prometheus = system
     supervisor.workers["notifications"].env["OPENGYM_NOTIFICATIONS_PAUSED"] = "1"
     supervisor.restart("notifications", timeout=120)
-    plan = plan_workload(WorkloadConfig(bookings=10, seed=5, gyms=1, classes_per_gym=2,
-                                        shares={"home_class_pack": 1.0}), uuid.uuid4().hex[:6])
-    collector = FactCollector(end_offsets())
-    try:
-        Driver(plan, collector).seed()
-    finally:
-        collector.close()
+    plan = seeded_plan(bookings=10, seed=5, classes=2)
     injected = time.time()
     book(plan, plan.bookings)
     alerts = wait_for(lambda: firing(prometheus, "OpenGymDownstreamNotStarted", process="NotificationProcess"),
@@ -164,13 +170,7 @@ def test_slow_entitlement_replies_fire_nested_timeouts(system):
     entitlement.env["OPENGYM_ENTITLEMENT_DELAY_SHARE"] = "1.0"
     entitlement.env["OPENGYM_ENTITLEMENT_DELAY_MS"] = "4000"
     supervisor.restart("entitlement", timeout=120)
-    plan = plan_workload(WorkloadConfig(bookings=4, seed=9, gyms=1, classes_per_gym=1,
-                                        shares={"home_class_pack": 1.0}), uuid.uuid4().hex[:6])
-    collector = FactCollector(end_offsets())
-    try:
-        Driver(plan, collector).seed()
-    finally:
-        collector.close()
+    plan = seeded_plan(bookings=4, seed=9, classes=1)
     injected = time.time()
     book(plan, plan.bookings)
     alerts = wait_for(lambda: firing(prometheus, "OpenGymNestedTimeouts", process="InstrumentConsumeProcess"), 90,
