@@ -61,6 +61,7 @@ from confluent_kafka.schema_registry import SchemaRegistryClient
 
 import topics
 from monitoring import metrics
+from monitoring.lag import record_consumer_lag
 from streams.codec import AvroCodec, DecodeError, EncodeError
 from streams.event import Event, now_ms
 from streams.models import ClockTicked, DeadLetter
@@ -76,6 +77,9 @@ HANDLER_ERROR = "HANDLER_ERROR"
 REGISTRY_TIMEOUT_S = 10
 """The registry client's HTTP timeout. Its default is none at all: one hung request blocked a
 worker's event loop (agents and timer) for good."""
+
+LAG_INTERVAL_S = 5.0
+"""How often each worker exports its consumer lag (opengym_consumer_lag_messages)."""
 
 SEEN_LIMIT = 64
 """How many processed event ids a state record keeps for dedupe (the newest ones)."""
@@ -183,6 +187,7 @@ class Runtime:
         self.agents: dict[str, Any] = {}
         self.subscriptions: dict[str, tuple[tuple[Topic, ...], frozenset[str]]] = {}
         self.app.task(self._on_worker_start)
+        self.app.timer(LAG_INTERVAL_S, name=f"{component}.lag")(self._record_lag)
         if clock is not None:
             self.app.timer(tick_interval(), on_leader=True, name=f"{component}.clock")(self._publish_ticks)
 
@@ -228,11 +233,6 @@ class Runtime:
                 self.codec.schema_id(topic_name(topic), self.codec.contracts.get(avro_name))
                 count += 1
         return count
-
-    def _knows_schema_of(self, payload: bytes | None) -> bool:
-        # The codec's caches are private; peeking at them keeps the common case (schema id seen
-        # before) on the event loop, which is several times faster than a thread round trip.
-        return bool(payload) and len(payload) >= 5 and int.from_bytes(payload[1:5], "big") in self.codec._readers
 
     async def _registry_call(self, fn: Callable, *args: Any) -> Any:
         """Run a codec call in a thread; registry trouble (not bad data) is retried, never dead-lettered."""
@@ -280,7 +280,7 @@ class Runtime:
     async def handle(self, message, handler, accepted: dict[str, Check | None]) -> None:
         started = time.perf_counter()
         try:
-            if self._knows_schema_of(message.value):
+            if self.codec.can_decode_offline(message.value):
                 event = self.codec.decode(message.value)
             else:
                 event = await self._registry_call(self.codec.decode, message.value)
@@ -353,7 +353,7 @@ class Runtime:
         name = topic_name(topic)
         key = str(getattr(event, topic.key, None) or event.correlation_id)
         try:
-            if (name, event.avro_name) in self.codec._ids:
+            if self.codec.can_encode_offline(name, event.avro_name):
                 value = self.codec.encode(event, name)
             else:
                 value = await self._registry_call(self.codec.encode, event, name)
@@ -388,6 +388,12 @@ class Runtime:
         # Into Faust's producer buffer, like the tables' changelog writes: no task per message, and
         # Faust flushes the buffer before it commits an offset, so at-least-once holds.
         self._faust_topic(name).send_soon(key=key, value=value, partition=partition)
+
+    async def _record_lag(self) -> None:
+        try:
+            record_consumer_lag(self.app, self.component)
+        except Exception:  # a metric must never take the worker down
+            log.exception("%s: recording consumer lag failed", self.component)
 
     async def _publish_ticks(self) -> None:
         now = now_ms()

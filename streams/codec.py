@@ -93,6 +93,17 @@ class AvroCodec:
         self._readers: dict[int, _Reader] = {}
         self._lock = threading.Lock()
 
+    # ---- what needs no registry call --------------------------------------------------------
+
+    def can_encode_offline(self, topic: str, avro_name: str) -> bool:
+        """True when encoding this record for this topic needs no registry call (its id is cached)."""
+        return (topic, avro_name) in self._ids
+
+    def can_decode_offline(self, payload: bytes | None) -> bool:
+        """True when this payload's schema id is cached, so decoding it needs no registry call."""
+        return payload is not None and len(payload) >= _HEADER.size and \
+            int.from_bytes(payload[1:5], "big") in self._readers
+
     # ---- encoding ----------------------------------------------------------------------------
 
     def schema_id(self, topic: str, contract: Contract) -> int:

@@ -69,3 +69,7 @@ class Event(BaseModel):
 
     def to_json_dict(self) -> dict[str, Any]:
         return {"type": self.type_name, **self.model_dump(mode="json")}
+
+
+Result = tuple[dict | None, list[Event]]
+"""What every pure handler returns: the new state (None: keep none) and the events to emit."""

@@ -11,9 +11,10 @@ from confluent_kafka.admin import AdminClient, NewTopic
 from streams.settings import Settings, get_settings
 from topics import ALL_TOPICS, Topic, topic_name
 
-_quiet = logging.getLogger("opengym.kafka")
-_quiet.addHandler(logging.NullHandler())
-_quiet.propagate = False
+QUIET_LOGGER = logging.getLogger("opengym.kafka")
+"""librdkafka logs through this one (never to stderr): clients report errors to their callers instead."""
+QUIET_LOGGER.addHandler(logging.NullHandler())
+QUIET_LOGGER.propagate = False
 
 
 def producer(settings: Settings | None = None, **overrides) -> Producer:
@@ -26,7 +27,7 @@ def producer(settings: Settings | None = None, **overrides) -> Producer:
         # CRC32-based: with it a correlation id would land on another partition than the tables'
         # changelogs and the components' own events expect.
         "partitioner": "murmur2_random",
-        "logger": _quiet,
+        "logger": QUIET_LOGGER,
     }
     config.update(overrides)
     return Producer(config)
@@ -38,14 +39,14 @@ def consumer(group_id: str, settings: Settings | None = None, **overrides) -> Co
         "group.id": group_id,
         "auto.offset.reset": "earliest",
         "enable.auto.commit": False,
-        "logger": _quiet,
+        "logger": QUIET_LOGGER,
     }
     config.update(overrides)
     return Consumer(config)
 
 
 def admin(settings: Settings | None = None) -> AdminClient:
-    return AdminClient({"bootstrap.servers": (settings or get_settings()).bootstrap, "logger": _quiet})
+    return AdminClient({"bootstrap.servers": (settings or get_settings()).bootstrap, "logger": QUIET_LOGGER})
 
 
 def create_topics(topics: Iterable[Topic] = ALL_TOPICS, settings: Settings | None = None,

@@ -336,21 +336,14 @@ def start_registry(layout: Layout) -> int:
 def kafka_ready(timeout: float = 2.0) -> bool:
     from confluent_kafka.admin import AdminClient
 
-    admin = AdminClient({"bootstrap.servers": f"{HOST}:{KAFKA_PORT}", "logger": _silent_logger()})
+    from streams.kafka import QUIET_LOGGER
+
+    admin = AdminClient({"bootstrap.servers": f"{HOST}:{KAFKA_PORT}", "logger": QUIET_LOGGER})
     try:
         admin.list_topics(timeout=timeout)
         return True
     except Exception:
         return False
-
-
-def _silent_logger():
-    import logging
-
-    logger = logging.getLogger("opengym.stack.probe")
-    logger.addHandler(logging.NullHandler())
-    logger.propagate = False
-    return logger
 
 
 def registry_ready(timeout: float = 2.0) -> bool:

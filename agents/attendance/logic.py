@@ -10,11 +10,10 @@ choreography (Attendance does not know who reacts).
 
 from __future__ import annotations
 
-from streams.event import Event
+from streams.event import Event, Result
 from streams.models import (AttendancePending, AttendanceRecorded, CheckInRejected, CheckInRejection,
                             CheckInRequested, ReservationConfirmed)
 
-Result = tuple[dict | None, list[Event]]
 PENDING = "PENDING"
 RECORDED = "RECORDED"
 

@@ -19,12 +19,11 @@ from dataclasses import dataclass
 
 from streams.app import share_of
 from streams.codec import build_event
-from streams.event import Event
+from streams.event import Event, Result
 from streams.models import (ClockTicked, DenialReason, InstrumentConsumed, InstrumentConsumeDenied,
                             InstrumentConsumeRequested, InstrumentGranted, InstrumentGrantRequested,
                             InstrumentKind, InstrumentReleased, InstrumentReleaseRequested)
 
-Result = tuple[dict | None, list[Event]]
 CONSUMED = "CONSUMED"
 DENIED = "DENIED"
 

@@ -11,11 +11,9 @@ import os
 from dataclasses import dataclass
 
 from streams.app import share_of
-from streams.event import Event
+from streams.event import Event, Result
 from streams.models import (PaymentFailed, PaymentFailureReason, PaymentInitiated, PaymentSettled,
                             SettlementObligationCalculated)
-
-Result = tuple[dict | None, list[Event]]
 
 
 @dataclass(frozen=True)

@@ -5,10 +5,9 @@ State, one JSON record per booking (keyed by booking_id): ``{"sent": <event_id o
 
 from __future__ import annotations
 
-from streams.event import Event
+from streams.event import Result
 from streams.models import Channel, NotificationSent, ReservationConfirmed
 
-Result = tuple[dict | None, list[Event]]
 TEMPLATE = "booking-confirmed"
 
 

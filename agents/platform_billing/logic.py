@@ -12,11 +12,10 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass
 
-from streams.event import Event
+from streams.event import Event, Result
 from streams.models import (AttendanceRecorded, EscalationReason, PaymentFailed, PaymentSettled,
                             SettlementConfirmed, SettlementEscalated, SettlementObligationCalculated)
 
-Result = tuple[dict | None, list[Event]]
 OBLIGATED = "OBLIGATED"
 CONFIRMED = "CONFIRMED"
 ESCALATED = "ESCALATED"

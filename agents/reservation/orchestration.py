@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from typing import Callable
 
 from streams.codec import build_event
-from streams.event import Event
+from streams.event import Event, Result
 from streams.models import (BookClassRequested, ClockTicked, InstrumentConsumed, InstrumentConsumeDenied,
                             InstrumentConsumeRequested, InstrumentReleaseRequested, RejectionReason,
                             ReleaseReason, ReservationConfirmed, ReservationRejected, SeatHeld,
@@ -74,8 +74,6 @@ DENIAL_TO_REJECTION = {
     "MEMBERSHIP_EXPIRED": RejectionReason.MEMBERSHIP_EXPIRED,
 }
 REFUSAL_TO_REJECTION = {"CLASS_FULL": RejectionReason.CLASS_FULL, "UNKNOWN_CLASS": RejectionReason.UNKNOWN_CLASS}
-
-Result = tuple[dict | None, list[Event]]
 
 
 def _value(enum_or_str) -> str:

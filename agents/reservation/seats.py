@@ -10,11 +10,9 @@ time, and the class can never be overbooked. State, one JSON record per class::
 
 from __future__ import annotations
 
-from streams.event import Event
+from streams.event import Event, Result
 from streams.models import (ClassScheduled, ScheduleClassRequested, SeatHeld, SeatHoldRequested, SeatRefusal,
                             SeatRefused, SeatReleaseRequested)
-
-Result = tuple[dict | None, list[Event]]
 
 
 def schedule(state: dict | None, event: ScheduleClassRequested, now: int) -> Result:

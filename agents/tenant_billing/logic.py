@@ -8,10 +8,8 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass
 
-from streams.event import Event
+from streams.event import Result
 from streams.models import BillingLineRecorded, ReservationConfirmed
-
-Result = tuple[dict | None, list[Event]]
 
 
 @dataclass(frozen=True)

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import sys
-import time
 import uuid
 
 from confluent_kafka import OFFSET_BEGINNING, OFFSET_END, TopicPartition

@@ -6,8 +6,6 @@ import json
 import sys
 from typing import Iterator, TextIO
 
-from confluent_kafka import KafkaException
-
 from streams.codec import AvroCodec, EncodeError, build_event
 from streams.kafka import producer
 from topics import lookup, topic_for_event, topic_name

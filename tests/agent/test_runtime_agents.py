@@ -10,7 +10,7 @@ from confluent_kafka.schema_registry import SchemaRegistryClient
 import topics
 from streams.codec import AvroCodec
 from streams.models import (BookClassRequested, ClockTicked, InstrumentConsumed, ReservationConfirmed,
-                            ReservationRejected, ScheduleClassRequested, SeatHeld, SeatHoldRequested)
+                            ScheduleClassRequested, SeatHeld, SeatHoldRequested)
 from streams.app import partition_of
 from topics import topic_name
 

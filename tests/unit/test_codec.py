@@ -120,3 +120,14 @@ def test_build_event_fills_in_event_id_and_occurred_at():
     event = build_event({"type": "opengym.reservation.BookClassRequested", "correlation_id": "b",
                          "booking_id": "b", "member_id": "m", "class_id": "c"})
     assert event.event_id and event.occurred_at > 0
+
+
+def test_the_codec_says_when_a_registry_call_is_needed(codec):
+    topic = "opengym.reservation.commands"
+    assert not codec.can_encode_offline(topic, BookClassRequested.avro_name)
+    payload = codec.encode(booking(), topic)
+    assert codec.can_encode_offline(topic, BookClassRequested.avro_name)
+    assert not codec.can_decode_offline(payload), "encoding caches the id, not the reader"
+    codec.decode(payload)
+    assert codec.can_decode_offline(payload)
+    assert not codec.can_decode_offline(b"\x00\x00")
