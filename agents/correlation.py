@@ -48,7 +48,10 @@ DECODE_ONLY = os.environ.get("OPENGYM_OBSERVER_DECODE_ONLY", "") not in ("", "0"
 
 rt = Runtime("correlation", clock=topics.CORRELATION_CLOCK)
 app = rt.app
-transactions = rt.table("transactions")
+transactions = rt.table("transactions", write_behind=True)
+"""Written to its changelog once per commit, not once per fact (:class:`streams.app.WriteBehindTable`):
+a transaction's state changes with every fact, and the observer's changelog was a quarter of all the
+records the pipeline wrote (docs/performance.md)."""
 
 
 class Clock:

@@ -16,7 +16,8 @@ The API, all of it:
   prefix from settings, ``topics.PARTITIONS`` partitions, store ``memory://`` or ``rocksdict://`` when
   ``OPENGYM_STORE=rocksdict`` (Faust's rocksdb store on the rocksdict package), web server off). With ``clock=<topic>`` a leader-only timer publishes a
   ``ClockTicked`` to every partition of that topic every ``OPENGYM_TICK_INTERVAL`` seconds (default 1).
-- ``rt.table(name)``: a Faust table of JSON states keyed by str. Its changelog is partitioned by the
+- ``rt.table(name, write_behind=False)``: a Faust table of JSON states keyed by str (write-behind:
+  changelog records once per key per commit, :class:`WriteBehindTable`). Its changelog is partitioned by the
   key's murmur2 partition, exactly as the topics are, so state written while handling a tick lands
   in the changelog partition its key belongs to.
 - ``@rt.agent(*topics, accepts={type name: check})``: one ``concurrency=1`` agent over those topics,
@@ -171,6 +172,59 @@ class KeyPartitionedTable(faust.Table):
         return partition_of(key if isinstance(key, str) else key.decode())
 
 
+class WriteBehindTable(KeyPartitionedTable):
+    """A :class:`KeyPartitionedTable` that writes each changed key to its changelog once per commit.
+
+    Faust sends one changelog record per assignment; a transaction whose state changes five times in a
+    second costs five records (and five JSON encodings, five produce appends, five records the broker
+    stores and compaction later drops). Here an assignment or deletion changes the in-memory value at
+    once (reads see it) and marks the key dirty; :func:`flush_table_changes` sends the latest value of
+    every dirty key (a tombstone if it is gone). ``streams.tuning`` calls it at the start of every
+    offset commit, before Faust flushes the producer and commits, and a rebalance commits before it
+    gives partitions away, so a committed input offset never runs ahead of the state it produced; a
+    crash loses only changes whose inputs were not committed, and those inputs are read again.
+    The price is a wider replay window: after a crash, everything since the last commit is handled
+    again from the recovered state, so outputs of that second are published again (same event ids,
+    which consumers dedupe). Without it only the event being handled at the crash is replayed. The
+    observer, whose only outputs are anomalies, uses it; components do not unless
+    ``OPENGYM_TABLE_WRITE_BEHIND=1`` (``0`` turns it off everywhere).
+    """
+
+    def __init__(self, *args: Any, **kwargs: Any):
+        super().__init__(*args, **kwargs)
+        self._dirty: set[Any] = set()
+
+    def on_key_set(self, key: Any, value: Any) -> None:
+        self._dirty.add(key)
+        self._sensor_on_set(self, key, value)
+
+    def on_key_del(self, key: Any) -> None:
+        self._dirty.add(key)
+        self._sensor_on_del(self, key)
+
+    def flush_changes(self) -> int:
+        """Send the current value (or a tombstone) of every key changed since the last flush."""
+        dirty, self._dirty = self._dirty, set()
+        for key in dirty:
+            value = self.data.get(key)
+            if value is None:
+                self.send_changelog(self.partition_for_key(key), key, value=None, value_serializer="raw")
+            else:
+                self.send_changelog(self.partition_for_key(key), key, value)
+        return len(dirty)
+
+
+def table_write_behind(default: bool) -> bool:
+    """``OPENGYM_TABLE_WRITE_BEHIND``: 1 makes every table write-behind, 0 none; unset, each table's default."""
+    setting = os.environ.get("OPENGYM_TABLE_WRITE_BEHIND", "").strip()
+    return default if setting == "" else setting != "0"
+
+
+def flush_table_changes(app: faust.App) -> int:
+    """Hand every write-behind table's pending changes to the producer; the number of records sent."""
+    return sum(table.flush_changes() for table in app.tables.values() if isinstance(table, WriteBehindTable))
+
+
 class Runtime:
     """One component's Faust app plus the codec, dead-lettering, dedupe, metrics and clock around it."""
 
@@ -204,10 +258,11 @@ class Runtime:
     def codec(self, codec: AvroCodec) -> None:
         self._codec = codec
 
-    def table(self, name: str) -> faust.Table:
+    def table(self, name: str, *, write_behind: bool = False) -> faust.Table:
         schema = faust.Schema(key_type=str, key_serializer="raw", value_serializer="json")
-        return self.app.tables.add(KeyPartitionedTable(self.app, name=name, schema=schema, partitions=topics.PARTITIONS,
-                                                       use_partitioner=True, beacon=self.app.tables.beacon))
+        kind = WriteBehindTable if table_write_behind(write_behind) else KeyPartitionedTable
+        return self.app.tables.add(kind(self.app, name=name, schema=schema, partitions=topics.PARTITIONS,
+                                        use_partitioner=True, beacon=self.app.tables.beacon))
 
     def _faust_topic(self, runtime_name: str):
         found = self._faust_topics.get(runtime_name)

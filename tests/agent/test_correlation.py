@@ -280,3 +280,26 @@ def test_a_restarted_observer_catching_up_does_not_call_a_waiting_request_missin
 
     harness.run(scenario)
     assert seen["while_behind"] == [] and seen["after"] == []
+
+
+def test_the_transactions_table_writes_each_changed_key_once_per_commit(harness, monkeypatch):
+    from streams.app import flush_table_changes
+
+    flush_table_changes(correlation.app)  # whatever earlier tests left pending
+    records: list[tuple[int, str, object]] = []
+    monkeypatch.setattr(correlation.transactions, "send_changelog",
+                        lambda partition, key, value, **kw: records.append((partition, key, value)))
+    first, second = booking_id(), booking_id()
+
+    async def scenario(h):
+        for event in facts.booking(first, T0) + facts.booking(second, T0):
+            await h.fact(event)
+
+    harness.run(scenario)
+    assert records == [], "nothing reaches the changelog before a commit"
+    assert len(facts.booking(first, T0)) > 2, "several facts per transaction, so several state changes"
+
+    assert flush_table_changes(correlation.app) == 2
+    assert sorted(records, key=lambda r: r[1]) == sorted(
+        [(partition_of(key), key, correlation.transactions[key]) for key in (first, second)], key=lambda r: r[1])
+    assert flush_table_changes(correlation.app) == 0, "a flushed key is written again only when it changes"

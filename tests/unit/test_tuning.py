@@ -71,3 +71,52 @@ def test_the_fetch_wait_is_bounded_by_default(monkeypatch):
     assert tuning.fetch_max_wait_ms() == 50
     monkeypatch.setenv("OPENGYM_FETCH_MAX_WAIT_MS", "100")
     assert tuning.fetch_max_wait_ms() == 100
+
+
+def accumulator_with_three_batches():
+    """aiokafka's real accumulator: partitions 0 and 1 of "here" on broker 0, "elsewhere" on broker 1."""
+    import asyncio
+
+    from aiokafka.producer.message_accumulator import MessageAccumulator
+    from aiokafka.structs import TopicPartition
+
+    cluster = SimpleNamespace(leader_for_partition=lambda tp: 1 if tp.topic == "elsewhere" else 0)
+    due, lingering, other = TopicPartition("here", 0), TopicPartition("here", 1), TopicPartition("elsewhere", 0)
+
+    async def build():
+        accumulator = MessageAccumulator(cluster, 16384, 0, 30, linger_ms=10_000)
+        for tp in (due, lingering, other):
+            await accumulator.add_message(tp, b"k", b"v", timeout=1)
+        accumulator._batches[due][0]._ctime -= 60  # this one's linger has run out, the others' has not
+        return accumulator
+
+    loop = asyncio.new_event_loop()
+    return loop, loop.run_until_complete(build()), (due, lingering, other)
+
+
+def test_a_due_batch_takes_the_other_batches_for_its_broker_along():
+    from aiokafka.producer.message_accumulator import MessageAccumulator
+
+    original = getattr(MessageAccumulator.drain_by_nodes, "__wrapped__", MessageAccumulator.drain_by_nodes)
+    for drain, expected in ((original, {"due"}), (tuning.drain_whole_node(original), {"due", "lingering"})):
+        loop, accumulator, (due, lingering, other) = accumulator_with_three_batches()
+        try:
+            nodes, _ = drain(accumulator, ignore_nodes=set())
+            names = {due: "due", lingering: "lingering"}
+            assert {names[tp] for tp in nodes.get(0, {})} == expected
+            assert 1 not in nodes and accumulator._batches[other], "the other broker's batch keeps lingering"
+        finally:
+            loop.close()
+
+
+def test_a_commit_hands_pending_table_changes_to_the_producer_first(monkeypatch):
+    import asyncio
+
+    import streams.app
+
+    tuning.apply()
+    order = []
+    monkeypatch.setattr(streams.app, "flush_table_changes", lambda app: order.append("table changes sent") or 1)
+    consumer = SimpleNamespace(app=object(), _filter_committable_offsets=lambda tps: order.append("offsets chosen") or {})
+    assert asyncio.run(Consumer._commit_tps(consumer, [], True)) is False
+    assert order == ["table changes sent", "offsets chosen"]
