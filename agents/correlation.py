@@ -5,7 +5,7 @@ and nothing else: it observes, it never drives.
 State: one record per correlation id in the ``transactions`` table (the facts seen and the anomalies
 already reported; see :mod:`streams.observer`). Time: the ``ClockTicked`` messages its leader publishes
 to every partition of ``opengym.correlation.clock``; a tick on partition p touches only the
-transactions whose key lives on p and whose next wake-up has come (:class:`DueIndex`), so every state
+transactions whose key lives on p and whose next wake-up has come (:class:`streams.app.DueIndex`), so every state
 write lands in its own changelog partition and a quiet tick costs next to nothing.
 
 Run: ``opengym worker correlation`` or ``faust -A agents.correlation worker -l info``.
@@ -19,7 +19,7 @@ import time
 import topics
 from agents.catalog import build
 from monitoring import metrics
-from streams.app import Runtime, env_float, partition_of
+from streams.app import Runtime, env_float
 from streams.event import now_ms
 from streams.observer import WAKE, Observer, ObserverConfig, Outcome, in_flight
 from topics import Topic, topic_for_event, topic_name
@@ -48,10 +48,11 @@ DECODE_ONLY = os.environ.get("OPENGYM_OBSERVER_DECODE_ONLY", "") not in ("", "0"
 
 rt = Runtime("correlation", clock=topics.CORRELATION_CLOCK)
 app = rt.app
-transactions = rt.table("transactions", write_behind=True)
+transactions = rt.table("transactions", write_behind=True, wake=lambda state: state[WAKE])
 """Written to its changelog once per commit, not once per fact (:class:`streams.app.WriteBehindTable`):
 a transaction's state changes with every fact, and the observer's changelog was a quarter of all the
-records the pipeline wrote (docs/performance.md)."""
+records the pipeline wrote (docs/performance.md). A tick visits only the transactions whose wake-up
+time has come (:class:`streams.app.DueIndex`)."""
 
 
 class Clock:
@@ -71,36 +72,6 @@ class Clock:
 clock = Clock()
 
 
-class DueIndex:
-    """Per partition, each held transaction's next wake-up time, so a tick visits only what is due.
-
-    Rebuilt from the table whenever the consumer generation changes (after every rebalance the table
-    holds the recovered state of the partitions this worker now owns), kept up to date on each write.
-    """
-
-    def __init__(self):
-        self.generation: int | None = None
-        self.wakes: dict[int, dict[str, int]] = {}
-
-    def refresh(self, generation: int, table) -> None:
-        if generation == self.generation:
-            return
-        self.wakes = {p: {} for p in range(topics.PARTITIONS)}
-        for key, state in list(table.items()):
-            self.put(key, state)
-        self.generation = generation
-
-    def due(self, partition: int, now: int) -> list[str]:
-        return [key for key, wake in self.wakes.get(partition, {}).items() if wake <= now]
-
-    def put(self, key: str, state: dict) -> None:
-        self.wakes.setdefault(partition_of(key), {})[key] = state[WAKE]
-
-    def drop(self, key: str) -> None:
-        self.wakes.get(partition_of(key), {}).pop(key, None)
-
-
-due_index = DueIndex()
 
 
 class Progress:
@@ -192,12 +163,7 @@ async def observe(event, message):
             progress.handled(message, event.occurred_at)
             return  # other components' ticks share their commands topics; only ours move our clock
         now = progress.judge_until(clock.tick(message.partition, event.now))
-        due_index.refresh(app.consumer_generation_id, transactions)
-        for key in due_index.due(message.partition, now):
-            state = transactions.get(key)
-            if state is None:
-                due_index.drop(key)
-                continue
+        for key, state in rt.due(transactions, message.partition, now):
             await settle(key, observer.on_tick(state, key, now))
         return
     progress.handled(message, event.occurred_at)
@@ -224,11 +190,8 @@ async def settle(key: str, outcome: Outcome) -> None:
     if outcome.state is None:
         if key in transactions:
             del transactions[key]
-        due_index.drop(key)
     else:
-        transactions[key] = outcome.state
-        if due_index.generation is not None:
-            due_index.put(key, outcome.state)
+        transactions[key] = outcome.state  # the table's due index follows the new wake-up time
 
 
 @app.timer(env_float("OPENGYM_OBSERVER_GAUGE_INTERVAL", 5.0))

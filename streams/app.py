@@ -34,8 +34,9 @@ The API, all of it:
   unless the catalog says otherwise).
 - ``await rt.forward(message, event, topic)``: the same bytes, re-keyed by ``topic.key``: the
   repartitioning step that moves a request to the partition that owns its state.
-- ``rt.due(table, partition)``: the keys of ``table`` that belong to ``partition`` (what a tick on
-  that partition may touch); ``rt.outcome(name)``: count a business outcome; ``rt.now()``.
+- ``rt.due(table, partition, now)``: the (key, state) of ``table`` that belong to ``partition`` (what a
+  tick on that partition may touch); with ``rt.table(name, wake=fn)`` only those whose
+  ``fn(state)`` wake-up time is at or before ``now`` (:class:`DueIndex`); ``rt.outcome(name)``: count a business outcome; ``rt.now()``.
 - ``rt.sink``: the coroutine that writes bytes to Kafka; agent tests replace it with a recorder,
   and ``rt.codec`` with one on a ``mock://`` registry. ``rt.agents[handler name]`` is the Faust agent
   (for ``test_context()``), ``rt.subscriptions[handler name]`` its (topics, accepted types).
@@ -158,6 +159,47 @@ def _home_topics(avro_name: str, component: str) -> Topic:
     raise LookupError(f"{avro_name}: no single topic carries it; name the topic explicitly")
 
 
+Wake = Callable[[dict], "int | None"]
+"""The earliest time (ms) a state wants a clock tick, or None for never (a finished booking)."""
+
+
+class DueIndex:
+    """Per partition, the wake-up time of each state that wants one, so a tick visits only what is due.
+
+    A table keeps every booking it ever saw (for dedupe), so scanning it on every tick costs O(history)
+    per second. The index holds only the states with a wake-up time. It is rebuilt from the table
+    when the consumer generation changes (after a rebalance the table holds the recovered state of the
+    partitions this worker now owns, written by recovery without passing through the table's set hook)
+    and kept up to date on every assignment and deletion through the table.
+    """
+
+    def __init__(self, wake: Wake):
+        self.wake = wake
+        self.generation: int | None = None
+        self.wakes: dict[int, dict[str, int]] = {}
+
+    def refresh(self, generation: int, table) -> None:
+        if generation == self.generation:
+            return
+        self.wakes = {p: {} for p in range(topics.PARTITIONS)}
+        for key, state in list(table.items()):
+            self.put(key, state)
+        self.generation = generation
+
+    def due(self, partition: int, now: int) -> list[str]:
+        return [key for key, wake in self.wakes.get(partition, {}).items() if wake <= now]
+
+    def put(self, key: str, state: dict | None) -> None:
+        wake = self.wake(state) if state is not None else None
+        if wake is None:
+            self.drop(key)
+        else:
+            self.wakes.setdefault(partition_of(key), {})[key] = wake
+
+    def drop(self, key: str) -> None:
+        self.wakes.get(partition_of(key), {}).pop(key, None)
+
+
 class KeyPartitionedTable(faust.Table):
     """A table whose changelog partition is its key's murmur2 partition, whatever event changed it.
 
@@ -168,8 +210,21 @@ class KeyPartitionedTable(faust.Table):
     look a key up in every partition's database) and answer the partition ourselves.
     """
 
+    due_index: DueIndex | None = None
+    """Set by ``Runtime.table(name, wake=...)``; kept current by every assignment and deletion."""
+
     def partition_for_key(self, key: Any) -> int:
         return partition_of(key if isinstance(key, str) else key.decode())
+
+    def on_key_set(self, key: Any, value: Any) -> None:
+        super().on_key_set(key, value)
+        if self.due_index is not None:
+            self.due_index.put(key, value)
+
+    def on_key_del(self, key: Any) -> None:
+        super().on_key_del(key)
+        if self.due_index is not None:
+            self.due_index.drop(key)
 
 
 class WriteBehindTable(KeyPartitionedTable):
@@ -197,10 +252,14 @@ class WriteBehindTable(KeyPartitionedTable):
     def on_key_set(self, key: Any, value: Any) -> None:
         self._dirty.add(key)
         self._sensor_on_set(self, key, value)
+        if self.due_index is not None:
+            self.due_index.put(key, value)
 
     def on_key_del(self, key: Any) -> None:
         self._dirty.add(key)
         self._sensor_on_del(self, key)
+        if self.due_index is not None:
+            self.due_index.drop(key)
 
     def flush_changes(self) -> int:
         """Send the current value (or a tombstone) of every key changed since the last flush."""
@@ -258,11 +317,14 @@ class Runtime:
     def codec(self, codec: AvroCodec) -> None:
         self._codec = codec
 
-    def table(self, name: str, *, write_behind: bool = False) -> faust.Table:
+    def table(self, name: str, *, write_behind: bool = False, wake: Wake | None = None) -> faust.Table:
         schema = faust.Schema(key_type=str, key_serializer="raw", value_serializer="json")
         kind = WriteBehindTable if table_write_behind(write_behind) else KeyPartitionedTable
-        return self.app.tables.add(kind(self.app, name=name, schema=schema, partitions=topics.PARTITIONS,
-                                        use_partitioner=True, beacon=self.app.tables.beacon))
+        table = kind(self.app, name=name, schema=schema, partitions=topics.PARTITIONS, use_partitioner=True,
+                     beacon=self.app.tables.beacon)
+        if wake is not None:
+            table.due_index = DueIndex(wake)
+        return self.app.tables.add(table)
 
     def _faust_topic(self, runtime_name: str):
         found = self._faust_topics.get(runtime_name)
@@ -395,8 +457,24 @@ class Runtime:
             table[key] = remember(new_state, event.event_id)
         return emitted
 
-    def due(self, table, partition: int) -> list[tuple[str, dict]]:
-        return [(key, state) for key, state in list(table.items()) if partition_of(key) == partition]
+    def due(self, table, partition: int, now: int | None = None) -> list[tuple[str, dict]]:
+        """(key, state) of ``table`` on ``partition`` that a tick at ``now`` may change.
+
+        A table made with ``wake=`` answers from its :class:`DueIndex`: only the states whose wake-up
+        time has come. Without one (or without ``now``), every key of the partition.
+        """
+        index = getattr(table, "due_index", None)
+        if index is None or now is None:
+            return [(key, state) for key, state in list(table.items()) if partition_of(key) == partition]
+        index.refresh(self.app.consumer_generation_id, table)
+        found = []
+        for key in index.due(partition, now):
+            state = table.get(key)
+            if state is None:
+                index.drop(key)
+            else:
+                found.append((key, state))
+        return found
 
     def outcome(self, name: str) -> None:
         metrics.OUTCOMES.labels(self.component, name).inc()

@@ -25,7 +25,7 @@ rt = Runtime("entitlement", clock=topics.ENTITLEMENT_MEMBERS)
 app = rt.app
 config = logic.EntitlementConfig.from_env()
 
-members = rt.table("members")
+members = rt.table("members", wake=logic.wake_at)
 
 
 def valid_grant(event: Event) -> str | None:
@@ -55,7 +55,7 @@ async def route_requests(event, message):
 @rt.agent(topics.ENTITLEMENT_MEMBERS, accepts=REQUESTS)
 async def keep_instruments(event, message):
     if event.type_name == "ClockTicked":
-        for key, state in rt.due(members, message.partition):
+        for key, state in rt.due(members, message.partition, event.now):
             if logic.has_due(state, event.now):
                 _count(await rt.step(members, key, event, logic.on_event, now=event.now, config=config))
         return

@@ -150,8 +150,14 @@ def on_event(state: dict | None, event: Event, *, now: int, config: EntitlementC
     return HANDLERS[event.type_name](state, event, now, config)
 
 
+def wake_at(state: dict) -> int | None:
+    """When a tick can next change this member: the earliest delayed answer's due time."""
+    return min((held["due_at"] for held in state.get("delayed", ())), default=None)
+
+
 def has_due(state: dict, now: int) -> bool:
-    return any(held["due_at"] <= now for held in state.get("delayed", ()))
+    wake = wake_at(state)
+    return wake is not None and wake <= now
 
 
 def credits_left(state: dict | None) -> int:

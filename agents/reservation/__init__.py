@@ -23,7 +23,9 @@ rt = Runtime("reservation", clock=topics.RESERVATION_COMMANDS)
 app = rt.app
 config = orchestration.BookingConfig.from_env()
 
-bookings = rt.table("bookings")
+bookings = rt.table("bookings", wake=lambda state: orchestration.wake_at(state, config))
+"""Every booking ever made stays (late replies are deduped against it); a tick visits only the ones
+still waiting for a seat or a consume reply (its wake index)."""
 classes = rt.table("classes")
 
 
@@ -42,7 +44,7 @@ async def orchestrate(event, message):
     if kind == "ScheduleClassRequested":
         await rt.forward(message, event, topics.RESERVATION_SEATS)
     elif kind == "ClockTicked":
-        for key, state in rt.due(bookings, message.partition):
+        for key, state in rt.due(bookings, message.partition, event.now):
             if orchestration.is_due(state, event.now, config):
                 for out in await rt.step(bookings, key, event, orchestration.on_event, now=event.now, config=config):
                     _count(out)

@@ -219,9 +219,15 @@ def on_event(state: dict | None, event: Event, *, now: int, config: BookingConfi
     return transition(state, event, now, config)
 
 
-def is_due(state: dict, now: int, config: BookingConfig) -> bool:
+def wake_at(state: dict, config: BookingConfig) -> int | None:
+    """When a tick can next change this booking: its consume deadline or the end of its seat wait."""
     if state.get("phase") == CONSUMING:
-        return state.get("due_at") is not None and state["due_at"] <= now
+        return state.get("due_at")
     if state.get("phase") == HOLDING_SEAT:
-        return state["requested_at"] + config.seat_wait_ms <= now
-    return False
+        return state["requested_at"] + config.seat_wait_ms
+    return None
+
+
+def is_due(state: dict, now: int, config: BookingConfig) -> bool:
+    wake = wake_at(state, config)
+    return wake is not None and wake <= now

@@ -180,7 +180,7 @@ def worker_throughput(events: list, timeout: float) -> list[dict]:
 
     from agents.catalog import build
     from agents.correlation import observed_topics
-    from streams.kafka import admin
+    from streams.kafka import delete_topics_with_prefix
     from topics import topic_name
 
     run = uuid.uuid4().hex[:8]
@@ -199,14 +199,8 @@ def worker_throughput(events: list, timeout: float) -> list[dict]:
             results.append(run_worker(mode, f"{prefix}opengym-correlation", partitions, len(events), timeout,
                                       home / f"{mode}.log"))
     finally:
-        client = admin()
-        leftovers = [t for t in client.list_topics(timeout=10).topics if t.startswith(tuple(prefixes))]
-        if leftovers:
-            for future in client.delete_topics(leftovers, operation_timeout=30).values():
-                try:
-                    future.result(60)
-                except Exception:  # best effort: a leftover bench topic harms nothing
-                    pass
+        if prefixes:
+            delete_topics_with_prefix(*prefixes)
     return results
 
 

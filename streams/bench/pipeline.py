@@ -38,7 +38,7 @@ from streams.demo.summary import percentile
 from streams.demo.supervisor import COMPONENTS, OBSERVER, Supervisor, observer_available
 from streams.demo.workload import WorkloadConfig, booking_event, plan_workload
 from streams.event import now_ms
-from streams.kafka import create_topics
+from streams.kafka import create_topics, delete_topics_with_prefix
 from streams.settings import get_settings
 from topics import (ALL_TOPICS, ATTENDANCE_EVENTS, NOTIFICATIONS_EVENTS, RESERVATION_EVENTS, TENANT_BILLING_EVENTS,
                     PARTITIONS, topic_name)
@@ -58,6 +58,7 @@ class BenchOptions:
     observer: bool = True
     results: Path | None = None
     label: str = ""
+    keep_topics: bool = False
 
 
 @dataclass
@@ -263,7 +264,9 @@ def run(options: BenchOptions, out: TextIO = sys.stdout) -> PipelineResult:
                 f"p99 {to_terminal['p99']} ms; request->all downstream p99 {to_downstream['p99']} ms")
     finally:
         supervisor.stop()
-        os.environ.pop("OPENGYM_TOPIC_PREFIX", None)
+        prefix = os.environ.pop("OPENGYM_TOPIC_PREFIX", None)
+        if prefix and not options.keep_topics:
+            delete_topics_with_prefix(prefix)
 
     if result.passthrough:
         result.ratio_to_passthrough = round(result.bookings_per_s / result.passthrough["bookings_per_s"], 4)
@@ -321,6 +324,8 @@ def add_arguments(parser) -> None:
     parser.add_argument("--no-observer", action="store_true", help="run the pipeline without the observer")
     parser.add_argument("--results", type=Path, help="write the JSON results here (default bench-results/...)")
     parser.add_argument("--label", default="", help="a name for this run in the results file")
+    parser.add_argument("--keep-topics", action="store_true",
+                        help="leave the run's topics on the broker (deleted by default: leftovers slow it down)")
 
 
 def main(args) -> int:
@@ -329,6 +334,7 @@ def main(args) -> int:
         rate_fractions=tuple(float(f) for f in args.rates.split(",") if f.strip()),
         rate_seconds=args.rate_seconds, baselines=not args.no_baselines,
         broker_records=args.broker_records, passthrough_bookings=args.passthrough_bookings,
-        observer=not args.no_observer, results=args.results, label=args.label)
+        observer=not args.no_observer, results=args.results, label=args.label,
+        keep_topics=args.keep_topics)
     result = run(options)
     return 1 if result.violations else 0

@@ -214,7 +214,9 @@ def test_gauges_show_transactions_in_flight_and_the_oldest_open_process(harness)
 
 
 def test_the_due_index_is_rebuilt_from_the_table_after_a_rebalance():
-    index = correlation.DueIndex()
+    from streams.app import DueIndex
+
+    index = DueIndex(wake=lambda state: state["n"])
     table = {"k-early": {"n": 100}, "k-late": {"n": 10_000}}
     index.refresh(generation=1, table=table)
     assert index.due(partition_of("k-early"), now=500) == ["k-early"]

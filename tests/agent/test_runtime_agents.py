@@ -179,6 +179,36 @@ def test_a_tick_past_the_deadline_rejects_and_a_late_consume_is_released(reserva
     assert recorder.of_type("ReservationConfirmed") == []
 
 
+def test_a_tick_visits_only_the_bookings_still_waiting_not_the_finished_ones(reservation, codec):
+    component, recorder = reservation
+    waiting, finished = "b-waiting", "b-finished"
+    book_waiting = BookClassRequested.new(correlation_id=waiting, booking_id=waiting, member_id="m1", class_id="c1")
+    book_finished = BookClassRequested.new(correlation_id=finished, booking_id=finished, member_id="m1",
+                                           class_id="c1")
+    held = SeatHeld.new(caused_by=book_finished, booking_id=finished, class_id="c1", gym_id="gym-a",
+                        starts_at=2_000_000)
+    consumed = InstrumentConsumed.new(correlation_id=finished, booking_id=finished, member_id="m1",
+                                      instrument_id="pack-1", instrument_kind="CLASS_PACK", home_gym_id="gym-b",
+                                      credits_remaining=3)
+    seen = {}
+
+    async def scenario():
+        async with component.rt.agents["orchestrate"].test_context() as agent:
+            for event, topic in ((book_waiting, None), (book_finished, None),
+                                 (held, topics.RESERVATION_SEAT_REPLIES), (consumed, None)):
+                await agent.put(encode(codec, event, topic), key=event.correlation_id.encode(),
+                                partition=partition_of(event.correlation_id))
+            far = 10**13
+            seen["due"], seen["all"], seen["not yet"] = (
+                {key for p in range(topics.PARTITIONS) for key, _ in component.rt.due(component.bookings, p, *now)}
+                for now in ((far,), (), (1_000_000,)))
+    run(scenario())
+    assert [c.booking_id for c in recorder.of_type("ReservationConfirmed")] == [finished]
+    assert seen["all"] == {waiting, finished}, "the table keeps finished bookings (for dedupe)"
+    assert seen["due"] == {waiting}, "a tick visits only the booking still waiting for its seat"
+    assert seen["not yet"] == set(), "nor that one before its seat wait runs out"
+
+
 def test_notifications_sends_once_per_booking_when_confirmations_arrive_twice(codec):
     import agents.notifications as component
 
