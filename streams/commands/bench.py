@@ -12,6 +12,9 @@ BENCHMARKS = {
     "pipeline": ("streams.bench.pipeline",
                  "the whole pipeline as worker processes: sustained bookings/s from a backlog, latency at fixed "
                  "offered rates, CPU and RSS per worker, beside the broker's limit and a raw pass-through"),
+    "ticks": ("streams.bench.ticks",
+              "what one clock tick costs Reservation as its history of bookings grows: the due index against "
+              "the full table scan it replaced (in process, no broker)"),
 }
 
 
