@@ -86,7 +86,7 @@ def delete_topics_with_prefix(*prefixes: str, settings: Settings | None = None) 
     """Delete every topic whose name starts with one of ``prefixes`` (best effort); how many were asked.
 
     Runs that namespace their topics (benchmarks, tests) call it when done: the broker slows down
-    with thousands of leftover topics (we measured a benchmark 15% slower with 1,000 left behind).
+    with thousands of leftover topics (docs/notes/components.md).
     """
     if not prefixes or any(not p for p in prefixes):
         raise ValueError("refusing to delete topics without a non-empty prefix")
