@@ -260,8 +260,8 @@ def run(options: BenchOptions, out: TextIO = sys.stdout) -> PipelineResult:
 
     # The baselines run after the pipeline: they push a few hundred thousand records through the
     # broker and delete their topics, and the broker removes the deleted logs a minute later, in the
-    # background. Run first, that work landed in the pipeline's backlog (30% fewer bookings/s for
-    # both trees we compared); the baselines, a hundred times faster, barely notice the reverse.
+    # background, where it could land in the pipeline's backlog. The baselines, a hundred times
+    # faster, are the less sensitive of the two to the pipeline's leftovers.
     if options.baselines:
         say(f"baseline (a): Kafka's producer/consumer perf tools, {options.broker_records} records of {size:.0f} B ...")
         result.broker = asdict(baselines.broker_limit(options.broker_records, int(size)))
