@@ -141,7 +141,10 @@ def make_app(component: str) -> faust.App:
         # stalled a restarted worker for a minute.
         broker_session_timeout=10.0,
         broker_heartbeat_interval=2.0,
-        table_standby_replicas=0,
+        # Standby copies cost every worker a second consumer of other workers' changelogs; with one
+        # worker per component (the demo, the benchmark) there is nobody to keep them. Run two or more
+        # workers of a component in production? Set OPENGYM_STANDBY_REPLICAS=1 (docs/deployment.md).
+        table_standby_replicas=env_int("OPENGYM_STANDBY_REPLICAS", 0),
     )
 
 

@@ -1,4 +1,4 @@
-"""The two Faust patches the workers run with (streams/tuning.py)."""
+"""Faust settings the workers run with and the patches streams/tuning.py applies to Faust and aiokafka."""
 
 from collections import defaultdict
 from types import SimpleNamespace
@@ -120,3 +120,13 @@ def test_a_commit_hands_pending_table_changes_to_the_producer_first(monkeypatch)
     consumer = SimpleNamespace(app=object(), _filter_committable_offsets=lambda tps: order.append("offsets chosen") or {})
     assert asyncio.run(Consumer._commit_tps(consumer, [], True)) is False
     assert order == ["table changes sent", "offsets chosen"]
+
+
+def test_standby_replicas_come_from_the_environment(monkeypatch, tmp_path):
+    from streams.app import make_app
+
+    monkeypatch.setenv("OPENGYM_HOME", str(tmp_path))
+    monkeypatch.delenv("OPENGYM_STANDBY_REPLICAS", raising=False)
+    assert make_app("reservation").conf.table_standby_replicas == 0
+    monkeypatch.setenv("OPENGYM_STANDBY_REPLICAS", "1")
+    assert make_app("reservation").conf.table_standby_replicas == 1
