@@ -102,10 +102,15 @@ class Feeder:
         self.producer = producer(partitioner="murmur2_random")
         self.produced: Counter[str] = Counter()
         self.failed: list[str] = []
+        self.offsets: Counter[tuple[str, int, int]] = Counter()
+        """(topic, partition, offset) of every delivery report: an offset reported twice is a record the
+        broker acknowledged without storing it (librdkafka takes a duplicate-sequence reply as success)."""
 
     def _delivered(self, err, msg) -> None:
         if err is not None:
             self.failed.append(f"{msg.topic()}[{msg.partition()}]: {err.str()}")
+        else:
+            self.offsets[(msg.topic(), msg.partition(), msg.offset())] += 1
 
     def flush(self) -> None:
         assert self.producer.flush(30) == 0
@@ -247,7 +252,9 @@ def observed_run(request, stack, tmp_path_factory):
             written[name] += end
         yield {
             "prefix": prefix, "expected": expected, "anomalies": anomalies, "before_restart": before_restart,
-            "catalog": catalog, "written": written, "produced": feeder.produced, "phases": phases,
+            "catalog": catalog, "written": written, "produced": feeder.produced, "offsets": feeder.offsets,
+            "ends": ends,
+            "phases": phases,
             "seconds": time.monotonic() - started, "worker_log": worker.log_tail(), "t0": t0,
         }
 
@@ -279,8 +286,11 @@ def test_the_observer_writes_to_no_topic_but_its_own(observed_run):
     for name, count in observed_run["written"].items():
         if name in own or name.startswith(own_internal):
             continue
+        reported = sorted((p, o) for (t, p, o) in observed_run["offsets"] if t == name)
         assert count == observed_run["produced"].get(name, 0), (
-            f"{name} holds {count} messages, the test produced {observed_run['produced'].get(name, 0)}")
+            f"{name} holds {count} messages, the test produced {observed_run['produced'].get(name, 0)}; "
+            f"end offsets {sorted((p, e) for (t, p), e in observed_run['ends'].items() if t == name)}; "
+            f"delivery reports (partition, offset) {reported}")
     assert observed_run["written"][topic_name(topics.CORRELATION_ANOMALIES)] >= len(observed_run["expected"])
 
 
