@@ -72,8 +72,6 @@ class Clock:
 clock = Clock()
 
 
-
-
 class Progress:
     """How far this worker has got through each input partition, so it never calls a fact missing that
     is still waiting, unread, on another topic (after a restart the backlog of each topic drains at its

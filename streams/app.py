@@ -220,14 +220,20 @@ class KeyPartitionedTable(faust.Table):
         return partition_of(key if isinstance(key, str) else key.decode())
 
     def on_key_set(self, key: Any, value: Any) -> None:
-        super().on_key_set(key, value)
+        self._log_set(key, value)
         if self.due_index is not None:
             self.due_index.put(key, value)
 
     def on_key_del(self, key: Any) -> None:
-        super().on_key_del(key)
+        self._log_del(key)
         if self.due_index is not None:
             self.due_index.drop(key)
+
+    def _log_set(self, key: Any, value: Any) -> None:
+        super().on_key_set(key, value)  # Faust: one changelog record now
+
+    def _log_del(self, key: Any) -> None:
+        super().on_key_del(key)
 
 
 class WriteBehindTable(KeyPartitionedTable):
@@ -252,17 +258,13 @@ class WriteBehindTable(KeyPartitionedTable):
         super().__init__(*args, **kwargs)
         self._dirty: set[Any] = set()
 
-    def on_key_set(self, key: Any, value: Any) -> None:
+    def _log_set(self, key: Any, value: Any) -> None:
         self._dirty.add(key)
         self._sensor_on_set(self, key, value)
-        if self.due_index is not None:
-            self.due_index.put(key, value)
 
-    def on_key_del(self, key: Any) -> None:
+    def _log_del(self, key: Any) -> None:
         self._dirty.add(key)
         self._sensor_on_del(self, key)
-        if self.due_index is not None:
-            self.due_index.drop(key)
 
     def flush_changes(self) -> int:
         """Send the current value (or a tombstone) of every key changed since the last flush."""
@@ -464,7 +466,8 @@ class Runtime:
         """(key, state) of ``table`` on ``partition`` that a tick at ``now`` may change.
 
         A table made with ``wake=`` answers from its :class:`DueIndex`: only the states whose wake-up
-        time has come. Without one (or without ``now``), every key of the partition.
+        time, taken from the state as it is now, has come (so the caller need not check again).
+        Without one (or without ``now``), every key of the partition.
         """
         index = getattr(table, "due_index", None)
         if index is None or now is None:
@@ -473,9 +476,9 @@ class Runtime:
         found = []
         for key in index.due(partition, now):
             state = table.get(key)
-            if state is None:
-                index.drop(key)
-            else:
+            index.put(key, state)  # a state changed behind the index (or gone) is re-indexed, not visited
+            wake = index.wakes.get(partition, {}).get(key)
+            if wake is not None and wake <= now:
                 found.append((key, state))
         return found
 

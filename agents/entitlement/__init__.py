@@ -55,9 +55,8 @@ async def route_requests(event, message):
 @rt.agent(topics.ENTITLEMENT_MEMBERS, accepts=REQUESTS)
 async def keep_instruments(event, message):
     if event.type_name == "ClockTicked":
-        for key, state in rt.due(members, message.partition, event.now):
-            if logic.has_due(state, event.now):
-                _count(await rt.step(members, key, event, logic.on_event, now=event.now, config=config))
+        for key, _ in rt.due(members, message.partition, event.now):
+            _count(await rt.step(members, key, event, logic.on_event, now=event.now, config=config))
         return
     _count(await rt.step(members, event.member_id, event, logic.on_event, now=rt.now(), config=config))
 

@@ -44,10 +44,9 @@ async def orchestrate(event, message):
     if kind == "ScheduleClassRequested":
         await rt.forward(message, event, topics.RESERVATION_SEATS)
     elif kind == "ClockTicked":
-        for key, state in rt.due(bookings, message.partition, event.now):
-            if orchestration.is_due(state, event.now, config):
-                for out in await rt.step(bookings, key, event, orchestration.on_event, now=event.now, config=config):
-                    _count(out)
+        for key, _ in rt.due(bookings, message.partition, event.now):
+            for out in await rt.step(bookings, key, event, orchestration.on_event, now=event.now, config=config):
+                _count(out)
     elif kind in ("InstrumentGranted", "InstrumentReleased"):
         return  # Entitlement's other facts share the topic; the orchestration needs none of them
     else:
