@@ -1,5 +1,2 @@
-"""The OpenGym components, one Faust app per module: ``faust -A agents.<component> worker``."""
-
-from streams import tuning
-
-tuning.apply()
+"""The OpenGym components, one Faust app per package (``faust -A agents.<component> worker``), and the
+system they make up (:mod:`agents.system`)."""

@@ -116,10 +116,10 @@ class LocalPrometheus:
 if __name__ == "__main__":
     import tempfile
 
-    from monitoring.metrics import METRIC_PORTS
+    from streams.system import load
 
     prom = LocalPrometheus(Path(tempfile.mkdtemp(prefix="opengym-prometheus-")),
-                           {c: f"127.0.0.1:{p}" for c, p in METRIC_PORTS.items()}, interval="5s").start()
+                           {c.name: f"127.0.0.1:{c.metrics_port}" for c in load().components}, interval="5s").start()
     print(f"Prometheus with OpenGym's rules on {prom.url} (data in {prom.workdir}); Ctrl-C stops it")
     try:
         prom.process.wait()

@@ -7,7 +7,6 @@ A test checks that every alert rule names a metric declared here.
 
 from __future__ import annotations
 
-import os
 
 from prometheus_client import Counter, Gauge, Histogram, start_http_server
 
@@ -28,6 +27,12 @@ DEAD_LETTERS = Counter("opengym_dead_letters_total", "Messages sent to the dead-
 LAST_EVENT_TIMESTAMP = Gauge("opengym_last_event_timestamp_seconds",
                              "Wall-clock time the component last handled an event.", ["component"])
 TICKS = Counter("opengym_ticks_total", "Clock ticks handled.", ["component"])
+IGNORED = Counter("opengym_ignored_total",
+                  "Events read and deliberately not acted on, by type and named reason (nothing is dropped silently).",
+                  ["component", "event_type", "reason"])
+SKIPPED = Counter("opengym_skipped_total",
+                  "Records that could not even be dead-lettered and were skipped (left on their topic).",
+                  ["component", "error_kind"])
 UP = Gauge("opengym_component_up", "1 while the component's worker runs.", ["component"])
 CONSUMER_LAG = Gauge("opengym_consumer_lag_messages",
                      "Messages between the committed offset and the end of each input partition.",
@@ -50,18 +55,6 @@ ANOMALIES = Counter("opengym_anomalies_total", "Anomalies detected, by kind and 
 OBSERVER_STATE = Gauge("opengym_observer_state_transactions",
                        "Transactions the observer holds in state (open, and closed ones within retention).")
 
-METRIC_PORTS = {
-    "reservation": 9101,
-    "entitlement": 9102,
-    "tenant-billing": 9103,
-    "attendance": 9104,
-    "notifications": 9105,
-    "platform-billing": 9106,
-    "finance": 9107,
-    "correlation": 9108,
-}
-
-
 def metric_names() -> set[str]:
     """Names as Prometheus exposes them (counters gain _total, histograms _bucket/_sum/_count)."""
     names: set[str] = set()
@@ -78,29 +71,28 @@ def metric_names() -> set[str]:
 
 
 DEAD_LETTER_KINDS = ("NOT_FRAMED", "UNKNOWN_SCHEMA_ID", "UNKNOWN_RECORD", "UNDECODABLE", "CONTRACT_VIOLATION",
-                     "HANDLER_ERROR")
+                     "HANDLER_ERROR", "DUPLICATE_CONFLICT", "OUTPUT_TOO_LARGE")
 
 
-def initialise(component: str) -> None:
+def initialise(component: str, catalog=None) -> None:
     """Create the labelled series an alert computes ``increase()`` or ``rate()`` over, at zero.
 
     Prometheus cannot see an increase in a series whose first sample already counts the event: a
-    dead-letter counter born at 3 would never fire the dead-letter alert.
+    dead-letter counter born at 3 would never fire the dead-letter alert. With the process ``catalog``
+    (the observer's), its anomaly series too.
     """
     for kind in DEAD_LETTER_KINDS:
         DEAD_LETTERS.labels(component, kind)
-    if component == "correlation":
-        from streams.models import ALL_EVENTS
-
-        for event in ALL_EVENTS:
-            OBSERVED.labels(event.__name__)
-        for business_transaction, process, kind in anomaly_series():
+        SKIPPED.labels(component, kind)
+    if catalog is not None:
+        for event in sorted(catalog.events):
+            OBSERVED.labels(event)
+        for business_transaction, process, kind in anomaly_series(catalog):
             ANOMALIES.labels(kind, business_transaction, process)
 
 
-def anomaly_series() -> list[tuple[str, str, str]]:
+def anomaly_series(catalog) -> list[tuple[str, str, str]]:
     """(business transaction, process, anomaly kind) for every anomaly the catalog makes possible."""
-    from agents.catalog import CATALOG
     from streams.catalog import Choreography, DownstreamProcess, NestedPair
 
     kinds = {
@@ -109,7 +101,7 @@ def anomaly_series() -> list[tuple[str, str, str]]:
         Choreography: ("CHAIN_STALLED",),
     }
     series = []
-    for bt in CATALOG.transactions:
+    for bt in catalog.transactions:
         for process in bt.processes():
             for cls, names in kinds.items():
                 if isinstance(process, cls):
@@ -117,12 +109,11 @@ def anomaly_series() -> list[tuple[str, str, str]]:
     return series
 
 
-def serve(component: str) -> int | None:
-    """Expose /metrics for a worker; ``OPENGYM_METRICS_PORT`` overrides (0 disables)."""
-    initialise(component)
-    port = int(os.environ.get("OPENGYM_METRICS_PORT", METRIC_PORTS[component]))
-    if port == 0:
+def serve(component: str, port: int, catalog=None, addr: str = "127.0.0.1") -> int | None:
+    """Expose /metrics for a worker on ``port`` at ``addr`` (port 0: not at all)."""
+    initialise(component, catalog)
+    if not port:
         return None
-    start_http_server(port, addr=os.environ.get("OPENGYM_METRICS_ADDR", "127.0.0.1"))
+    start_http_server(port, addr=addr)
     UP.labels(component).set(1)
     return port

@@ -2,32 +2,16 @@
 terminal events, downstream processes and choreographies, as data the observer and the checks read.
 
 Events are named by their record short name (``InstrumentConsumeRequested``); durations are in
-milliseconds. OpenGym's own entries live beside the components, in ``agents/catalog.py``.
+milliseconds. A system declares its own catalog and hands it to whatever reads it.
 """
 
 from __future__ import annotations
 
-import os
-import re
 from dataclasses import dataclass, field
 from functools import cached_property
-from typing import Any, Iterator
+from typing import Any, Callable, Iterator
 
-
-def env_ms(name: str, default_ms: int) -> int:
-    """A duration from ``OPENGYM_<NAME>_MS`` (tests set short deadlines this way), else the default."""
-    raw = os.environ.get(f"OPENGYM_{name}_MS")
-    if raw is None or raw == "":
-        return default_ms
-    value = int(raw)
-    if value < 0:
-        raise ValueError(f"OPENGYM_{name}_MS must not be negative, got {value}")
-    return value
-
-
-def env_name(process_name: str) -> str:
-    """``InstrumentConsumeProcess`` -> ``INSTRUMENT_CONSUME_PROCESS`` (for :func:`env_ms`)."""
-    return re.sub(r"(?<!^)(?=[A-Z])", "_", process_name).replace("-", "_").replace(" ", "_").upper()
+from streams.settings import env_ms  # noqa: F401  (durations are knobs; re-exported for catalogs)
 
 
 @dataclass(frozen=True)
@@ -52,29 +36,132 @@ class NestedPair:
         return self.participant
 
 
+Build = Callable[[dict, Any, int], Any]
+"""Makes one event of an orchestration: ``(data, cause, now) -> event`` (pure)."""
+
+
+@dataclass(frozen=True)
+class Reply:
+    """One reply of a step's closed set, and what it means to the orchestration."""
+
+    event: str
+    succeeds: bool
+    keep: Callable[[Any], dict] | None = None
+    """What a success reply adds to the orchestration's data (read by later steps and the terminal)."""
+    reason: Callable[[Any], Any] | None = None
+    """Why a failure reply fails the orchestration (the failure terminal's reason)."""
+
+
+def succeeds(event: str, keep: Callable[[Any], dict] | None = None) -> Reply:
+    return Reply(event, True, keep=keep)
+
+
+def fails(event: str, reason: Callable[[Any], Any]) -> Reply:
+    return Reply(event, False, reason=reason)
+
+
+@dataclass(frozen=True)
+class Compensation:
+    """What undoes a step that succeeded, once the orchestration has failed."""
+
+    request: str
+    build: Build
+    process: str | None = None
+    """The nested process the observer follows for it (None: undone inside the owner)."""
+    replies: tuple[str, ...] = ()
+    deadline_ms: int = 0
+    outcome: str | None = None
+    """The outcome counted each time it is sent (None: not counted)."""
+    doc: str = ""
+
+
 @dataclass(frozen=True)
 class Step:
-    """One line of an orchestration's step table."""
+    """One line of an orchestration's step table: ask a participant, wait in a phase for one of a closed
+    set of replies until a deadline, and how to undo it."""
 
     name: str
-    doc: str
-    invokes: str | None = None
-    """Name of the nested pair this step waits on, if any."""
-    compensated_by: str | None = None
-    """Name of the compensating nested pair, if any."""
+    participant: str
+    request: str
+    ask: Build
+    replies: tuple[Reply, ...]
+    waits_in: str
+    """The phase the orchestration is in while it waits for this step's reply."""
+    deadline_ms: int
+    on_timeout: Any
+    """The failure reason when the deadline passes with no reply."""
+    deadline_from: str = "trigger"
+    """``trigger``: the deadline runs from the orchestration's start; ``request``: from this step's request."""
+    late_reply: str = "accept"
+    """``time_out``: a reply dated after the deadline fails the step as a timeout even when no tick has said
+    so yet (the owner then decides exactly as the observer judges); ``accept``: it counts."""
+    compensation: Compensation | None = None
+    process: str | None = None
+    """The nested process the observer follows (None: a step inside the owner, which it does not see)."""
+    doc: str = ""
+
+    @property
+    def reply_names(self) -> tuple[str, ...]:
+        return tuple(r.event for r in self.replies)
+
+    def reply(self, event: str) -> Reply:
+        return next(r for r in self.replies if r.event == event)
+
+    @property
+    def invokes(self) -> str | None:
+        return self.process
+
+    @property
+    def compensated_by(self) -> str | None:
+        return self.compensation.process if self.compensation is not None else None
+
+
+@dataclass(frozen=True)
+class Terminal:
+    """An orchestration's terminal event: how it is made and what outcome it counts."""
+
+    event: str
+    build: Callable[..., Any]
+    """Success: ``(data, cause, now)``; failure: ``(data, cause, now, reason)``."""
+    outcome: str | Callable[[Any], str]
 
 
 @dataclass(frozen=True)
 class Orchestration:
-    """A process with one owner that drives it: it starts on a trigger and ends on a terminal event."""
+    """A process with one owner that drives it: it starts on a trigger, runs its step table and ends on a
+    terminal event. The runtime executes it (:mod:`streams.saga`); the observer, the ownership check and
+    the docs read the same object."""
 
     name: str
     owner: str
     trigger: str
+    start: Callable[[Any], dict]
+    """The orchestration's data from its trigger."""
     steps: tuple[Step, ...]
-    nested: tuple[NestedPair, ...]
-    terminal: tuple[str, ...]
+    succeeded: Terminal
+    failed: Terminal
+    succeeded_phase: str = "SUCCEEDED"
+    failed_phase: str = "FAILED"
     doc: str = ""
+
+    @property
+    def terminal(self) -> tuple[str, ...]:
+        return (self.succeeded.event, self.failed.event)
+
+    @property
+    def nested(self) -> tuple["NestedPair", ...]:
+        """The steps other components answer, and their compensations, as the observer's nested pairs."""
+        pairs: list[NestedPair] = []
+        for step in self.steps:
+            if step.process is not None:
+                pairs.append(NestedPair(step.process, step.participant, step.request, step.reply_names,
+                                        step.deadline_ms, deadline_from=step.deadline_from, doc=step.doc))
+        for step in self.steps:
+            comp = step.compensation
+            if comp is not None and comp.process is not None:
+                pairs.append(NestedPair(comp.process, step.participant, comp.request, comp.replies,
+                                        comp.deadline_ms, compensation=True, doc=comp.doc))
+        return tuple(pairs)
 
     @property
     def participants(self) -> tuple[str, ...]:
@@ -239,3 +326,44 @@ class Catalog:
             if bt.name == name:
                 return bt
         raise KeyError(name)
+
+    def producers(self) -> dict[str, set[str]]:
+        """Event -> the components the catalog says produce it."""
+        found: dict[str, set[str]] = {}
+        for bt in self.transactions:
+            orch = bt.orchestration
+            if orch is not None:
+                for event in orch.terminal:
+                    found.setdefault(event, set()).add(orch.owner)
+                for pair in orch.nested:
+                    found.setdefault(pair.request, set()).add(orch.owner)
+                    for reply in pair.replies:
+                        found.setdefault(reply, set()).add(pair.participant)
+            for proc in bt.downstream:
+                for event in {proc.start, proc.completion}:
+                    found.setdefault(event, set()).add(proc.owner)
+            if bt.choreography is not None:
+                for fact in bt.choreography.facts:
+                    for event in fact.events:
+                        found.setdefault(event, set()).add(fact.producer)
+        return found
+
+    def consumption(self, include_self: bool = True) -> list[tuple[str, str]]:
+        """(consumer component, event) pairs the catalog implies (``include_self=False`` leaves out a
+        choreography hop a component takes on its own fact, which needs no subscription)."""
+        pairs: list[tuple[str, str]] = []
+        for bt in self.transactions:
+            orch = bt.orchestration
+            if orch is not None:
+                pairs.append((orch.owner, orch.trigger))
+                for pair in orch.nested:
+                    pairs.append((pair.participant, pair.request))
+                    pairs += [(orch.owner, reply) for reply in pair.replies]
+            pairs += [(proc.owner, proc.trigger) for proc in bt.downstream]
+            if bt.choreography is not None:
+                hops = bt.choreography.facts
+                for before, after in zip(hops, hops[1:]):
+                    if include_self or after.producer != before.producer:
+                        pairs += [(after.producer, event) for event in before.events]
+        pairs += [(self.observer, event) for event in sorted(self.events)]
+        return pairs

@@ -5,10 +5,9 @@ from __future__ import annotations
 
 from typing import Iterable
 
-import topics as topic_catalog
 from streams.catalog import Catalog
 from streams.contracts import Contracts, load_contracts
-from topics import EXTERNAL, Topic
+from streams.topic import EXTERNAL, Topic
 
 OBSERVER_EVENTS = ("AnomalyDetected", "ClockTicked", "DeadLetter")
 """All the observer may publish: its anomaly facts, its own clock ticks and its dead letters."""
@@ -18,12 +17,19 @@ def _short(avro_name: str) -> str:
     return avro_name.rsplit(".", 1)[-1]
 
 
-def check(catalog: Catalog, topics: Iterable[Topic] = topic_catalog.ALL_TOPICS,
-          contracts: Contracts | None = None, components: Iterable[str] = topic_catalog.COMPONENTS,
+def _system():
+    from streams.system import load
+
+    return load()
+
+
+def check(catalog: Catalog, topics: Iterable[Topic] | None = None,
+          contracts: Contracts | None = None, components: Iterable[str] | None = None,
           observer_outputs: Iterable[Topic] | None = None) -> list[str]:
-    """Every violation, one human line each; empty when the catalog passes."""
-    topics = tuple(topics)
-    components = set(components)
+    """Every violation, one human line each; empty when the catalog passes (topics and components:
+    the configured system's unless given)."""
+    topics = tuple(topics if topics is not None else _system().topics.all)
+    components = set(components if components is not None else _system().names)
     contracts = contracts if contracts is not None else load_contracts()
     contract_names = {c.name for c in contracts}
     problems: list[str] = []
@@ -158,9 +164,9 @@ def check(catalog: Catalog, topics: Iterable[Topic] = topic_catalog.ALL_TOPICS,
         unknown = [w for w in topic.writers if w not in components and w != EXTERNAL]
         if unknown:
             problems.append(f"topic {topic.name}: writer(s) {', '.join(unknown)} are not components")
-    producers = _production(catalog)
+    producers = catalog.producers()
     reported: set[tuple[str, str]] = set()
-    for consumer, event in _consumption(catalog):
+    for consumer, event in catalog.consumption():
         for topic in carriers.get(event, []):
             if topic.kind == "internal" or (topic.name, event) in reported:
                 continue
@@ -190,10 +196,11 @@ def check(catalog: Catalog, topics: Iterable[Topic] = topic_catalog.ALL_TOPICS,
 
 
 def check_subscriptions(catalog: Catalog, subscriptions: dict[str, set[str]],
-                        topics: Iterable[Topic] = topic_catalog.ALL_TOPICS) -> list[str]:
-    """The code against the catalog: each component's Faust app reads the topics the catalog says it
-    reacts to, and nothing the topic catalog does not declare. ``subscriptions``: component -> topic names."""
-    topics = tuple(topics)
+                        topics: Iterable[Topic] | None = None) -> list[str]:
+    """The code against the catalog: each component's agents read the topics the catalog says it
+    reacts to, and nothing the topic catalog does not declare; every topic has a writer and a reader.
+    ``subscriptions``: component -> topic names."""
+    topics = tuple(topics if topics is not None else _system().topics.all)
     known = {t.name: t for t in topics}
     problems: list[str] = []
     for component, names in sorted(subscriptions.items()):
@@ -201,7 +208,7 @@ def check_subscriptions(catalog: Catalog, subscriptions: dict[str, set[str]],
             if name not in known:
                 problems.append(f"{component}: its app reads {name}, which the topic catalog does not declare")
     seen: set[tuple[str, str]] = set()
-    for consumer, event in _consumption(catalog, include_self=False):
+    for consumer, event in catalog.consumption(include_self=False):
         if (consumer, event) in seen or consumer not in subscriptions:
             continue
         seen.add((consumer, event))
@@ -209,65 +216,27 @@ def check_subscriptions(catalog: Catalog, subscriptions: dict[str, set[str]],
         if carriers and not set(carriers) & subscriptions[consumer]:
             problems.append(f"{consumer}: the catalog says it reacts to {event}, but its app reads no topic that "
                             f"carries it ({', '.join(carriers)})")
+    readers = {name for names in subscriptions.values() for name in names}
+    producers = catalog.producers()
+    for topic in topics:
+        if topic.kind == "dlq":
+            continue  # read by operators (opengym consume, the dead-letter tools), written by its owner's runtime
+        produced = any(producers.get(_short(e)) for e in topic.events) or EXTERNAL in topic.writers \
+            or topic.kind in ("clock", "anomalies") or (topic.kind == "internal" and topic.name in readers)
+        if not produced:
+            problems.append(f"topic {topic.name}: nothing the catalog declares is published on it and no external "
+                            "producer may write it")
+        if topic.name not in readers and topic.kind != "anomalies":
+            problems.append(f"topic {topic.name}: no component reads it")
     return problems
 
 
-def load_subscriptions(modules: dict[str, str]) -> dict[str, set[str]]:
-    """component -> the contract topic names its Faust app's agents read (prefix stripped)."""
+def load_subscriptions(system=None) -> dict[str, set[str]]:
+    """component -> the contract topic names its agents read, from each component's own declaration."""
     import importlib
 
+    system = system or _system()
     found: dict[str, set[str]] = {}
-    for component, module in modules.items():
-        app = importlib.import_module(module).app
-        names: set[str] = set()
-        for agent in app.agents.values():
-            for name in getattr(agent.channel, "topics", ()) or ():
-                try:
-                    names.add(topic_catalog.lookup(name).name)
-                except LookupError:
-                    names.add(name)
-        found[component] = names
+    for spec in system.components:
+        found[spec.name] = set(importlib.import_module(spec.module).build().reads())
     return found
-
-
-def _production(catalog: Catalog) -> dict[str, set[str]]:
-    """Event -> the components the catalog says produce it."""
-    found: dict[str, set[str]] = {}
-    for bt in catalog.transactions:
-        orch = bt.orchestration
-        if orch is not None:
-            for event in orch.terminal:
-                found.setdefault(event, set()).add(orch.owner)
-            for pair in orch.nested:
-                found.setdefault(pair.request, set()).add(orch.owner)
-                for reply in pair.replies:
-                    found.setdefault(reply, set()).add(pair.participant)
-        for proc in bt.downstream:
-            for event in {proc.start, proc.completion}:
-                found.setdefault(event, set()).add(proc.owner)
-        if bt.choreography is not None:
-            for fact in bt.choreography.facts:
-                for event in fact.events:
-                    found.setdefault(event, set()).add(fact.producer)
-    return found
-
-
-def _consumption(catalog: Catalog, include_self: bool = True) -> list[tuple[str, str]]:
-    """(consumer component, event) pairs the catalog implies (``include_self=False`` leaves out a
-    choreography hop a component takes on its own fact, which needs no subscription)."""
-    pairs: list[tuple[str, str]] = []
-    for bt in catalog.transactions:
-        orch = bt.orchestration
-        if orch is not None:
-            pairs.append((orch.owner, orch.trigger))
-            for pair in orch.nested:
-                pairs.append((pair.participant, pair.request))
-                pairs += [(orch.owner, reply) for reply in pair.replies]
-        pairs += [(proc.owner, proc.trigger) for proc in bt.downstream]
-        if bt.choreography is not None:
-            hops = bt.choreography.facts
-            for before, after in zip(hops, hops[1:]):
-                if include_self or after.producer != before.producer:
-                    pairs += [(after.producer, event) for event in before.events]
-    pairs += [(catalog.observer, event) for event in sorted(catalog.events)]
-    return pairs

@@ -22,6 +22,7 @@ COMMAND_MODULES = (
     "streams.commands.catalog",
     "streams.commands.trace",
     "streams.commands.bench",
+    "streams.commands.settings",
 )
 
 

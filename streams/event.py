@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import time
 import uuid
-from typing import Any, ClassVar, TypeVar
+from dataclasses import dataclass
+from typing import Any, Callable, ClassVar, TypeVar
 
 from pydantic import BaseModel, ConfigDict, StrictInt, StrictStr
 
@@ -17,13 +18,15 @@ def now_ms() -> int:
     return int(time.time() * 1000)
 
 
-def derived_event_id(cause_event_id: str, event_type: str, discriminator: str = "") -> str:
+def derived_event_id(cause_event_id: str, event_type: str, discriminator: str = "", correlation_id: str = "") -> str:
     """The id of the event that ``cause`` makes a handler emit.
 
     Deterministic, so a redelivered cause re-emits the *same* event id and the consumer's
     dedupe by event_id makes the effect happen once (at-least-once in, exactly-once effect out).
+    The emitted event's correlation id is part of it: a forged cause that reuses an event id under
+    another transaction cannot make a handler publish one id with two different contents.
     """
-    return str(uuid.uuid5(_EVENT_IDS, f"{cause_event_id}/{event_type}/{discriminator}"))
+    return str(uuid.uuid5(_EVENT_IDS, f"{cause_event_id}/{event_type}/{discriminator}/{correlation_id}"))
 
 
 class Event(BaseModel):
@@ -49,7 +52,7 @@ class Event(BaseModel):
                 raise ValueError("an event needs a correlation_id or a cause to take it from")
             correlation_id = caused_by.correlation_id
         if event_id is None:
-            event_id = (derived_event_id(caused_by.event_id, cls.__name__, discriminator)
+            event_id = (derived_event_id(caused_by.event_id, cls.__name__, discriminator, correlation_id)
                         if caused_by is not None else str(uuid.uuid4()))
         return cls(
             event_id=event_id,
@@ -71,5 +74,37 @@ class Event(BaseModel):
         return {"type": self.type_name, **self.model_dump(mode="json")}
 
 
+@dataclass(frozen=True)
+class Ignored:
+    """What a handler returns when an event changes nothing, with the reason (counted and logged by the
+    runtime as ``opengym_ignored_total{reason=...}``): nothing is ever dropped silently."""
+
+    reason: str
+    duplicate: bool = False
+    """A redelivery the handler recognised itself (counted as a duplicate, not as ignored)."""
+
+
+def ignore(reason: str) -> Ignored:
+    return Ignored(reason)
+
+
+def duplicate(reason: str = "duplicate") -> Ignored:
+    return Ignored(reason, duplicate=True)
+
+
 Result = tuple[dict | None, list[Event]]
-"""What every pure handler returns: the new state (None: keep none) and the events to emit."""
+"""What every pure handler returns: the new state (None: keep none) and the events to emit; or
+:class:`Ignored` when the event changes nothing."""
+
+Handler = Callable[[dict | None, Event, int], "Result | Ignored"]
+"""A pure step: ``(state, event, now) -> (new state, events) | Ignored``."""
+
+
+def share_of(key: str, salt: str = "") -> float:
+    """A stable number in [0, 1) for a key: deterministic choices (delays, failures) reruns agree on."""
+    return (uuid.uuid5(uuid.NAMESPACE_OID, f"{salt}/{key}").int % 1_000_000) / 1_000_000
+
+
+def value_of(enum_or_str: Any) -> Any:
+    """An enum's symbol (events decoded from Avro carry str, events built in code carry the enum)."""
+    return getattr(enum_or_str, "value", enum_or_str)

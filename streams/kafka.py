@@ -9,7 +9,7 @@ from confluent_kafka import Consumer, KafkaException, Producer
 from confluent_kafka.admin import AdminClient, NewTopic
 
 from streams.settings import Settings, get_settings
-from topics import ALL_TOPICS, Topic, topic_name
+from streams.topic import Topic, topic_name
 
 QUIET_LOGGER = logging.getLogger("opengym.kafka")
 """librdkafka logs through this one (never to stderr): clients report errors to their callers instead."""
@@ -50,13 +50,18 @@ def admin(settings: Settings | None = None) -> AdminClient:
     return AdminClient({"bootstrap.servers": (settings or get_settings()).bootstrap, "logger": QUIET_LOGGER})
 
 
-def create_topics(topics: Iterable[Topic] = ALL_TOPICS, settings: Settings | None = None,
+def create_topics(topics: Iterable[Topic] | None = None, settings: Settings | None = None,
                   timeout: float = 30.0) -> dict[str, str]:
-    """Create the topics that do not exist yet; return {runtime name: 'created' | 'exists'}.
+    """Create the topics that do not exist yet (default: every topic of the system); return
+    {runtime name: 'created' | 'exists'}.
 
     An existing topic with a different partition count is an error: the tables' changelogs are
     co-partitioned with it, and silently accepting it would break that.
     """
+    if topics is None:
+        from streams.system import load
+
+        topics = load().topics.all
     client = admin(settings)
     wanted = {topic_name(t): t for t in topics}
     existing = client.list_topics(timeout=timeout).topics

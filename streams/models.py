@@ -422,6 +422,9 @@ class DeadLetter(Event):
     reason: StrictStr
     key: bytes | None = None
     payload: bytes | None = None
+    payload_size: StrictInt | None = None
+    payload_sha256: StrictStr | None = None
+    payload_truncated: StrictBool = False
 
 
 class BillingLineRecorded(Event):

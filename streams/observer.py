@@ -18,9 +18,10 @@ import uuid
 from dataclasses import dataclass, field
 from typing import Any, Iterable
 
-from streams.catalog import Catalog, env_ms
+from streams.catalog import Catalog
 from streams.event import Event
 from streams.models import AnomalyDetected, AnomalyKind
+from streams.settings import from_env, knob
 
 _ANOMALY_IDS = uuid.UUID("a3c1f0e2-5b7d-4c8e-9f10-2d3e4f5a6b7c")
 
@@ -43,24 +44,24 @@ WAKE = "n"           # next observer time a tick can change anything
 
 @dataclass(frozen=True)
 class ObserverConfig:
-    grace_ms: int = 1000
-    """How long past a deadline the observer waits before calling a fact missing (facts in flight)."""
-    orphan_grace_ms: int = 5000
-    """How long a reply may wait for its request to arrive before it is a reply without request."""
-    retention_ms: int = 5 * 60 * 1000
-    """How long a closed transaction stays in state (a late fact still joins it meanwhile)."""
-    idle_ms: int = 48 * 60 * 60 * 1000
-    """A transaction with no new fact for this long leaves state even if something is still open."""
+    grace_ms: int = knob("OPENGYM_OBSERVER_GRACE_MS", 1000,
+                         "how long past a deadline the observer waits before calling a fact missing (facts in flight)")
+    orphan_grace_ms: int = knob("OPENGYM_OBSERVER_ORPHAN_GRACE_MS", 5000,
+                                "how long a reply may wait for its request before it is a reply without request")
+    retention_ms: int = knob("OPENGYM_OBSERVER_RETENTION_MS", 5 * 60 * 1000,
+                             "how long a closed transaction stays in state (a late fact still joins it meanwhile)")
+    idle_ms: int = knob("OPENGYM_OBSERVER_IDLE_MS", 48 * 60 * 60 * 1000,
+                        "a transaction with no new fact for this long leaves state even if something is still open")
+    watermark: bool = knob("OPENGYM_OBSERVER_WATERMARK", True,
+                           "judge nothing past what has been read on every input partition (0: judge by ticks alone)")
+    gauge_interval: float = knob("OPENGYM_OBSERVER_GAUGE_INTERVAL", 5.0,
+                                 "seconds between exports of the in-flight and oldest-open gauges")
+    decode_only: bool = knob("OPENGYM_OBSERVER_DECODE_ONLY", False,
+                             "the benchmark's baseline: decode every record and do nothing else")
 
     @classmethod
     def from_env(cls) -> "ObserverConfig":
-        base = cls()
-        return cls(
-            grace_ms=env_ms("OBSERVER_GRACE", base.grace_ms),
-            orphan_grace_ms=env_ms("OBSERVER_ORPHAN_GRACE", base.orphan_grace_ms),
-            retention_ms=env_ms("OBSERVER_RETENTION", base.retention_ms),
-            idle_ms=env_ms("OBSERVER_IDLE", base.idle_ms),
-        )
+        return from_env(cls)
 
 
 @dataclass(frozen=True)
@@ -446,11 +447,5 @@ def in_flight(observer: Observer, states: Iterable[dict], now: int) -> tuple[dic
     return counts, oldest
 
 
-def default_observer() -> Observer:
-    from agents.catalog import build
-
-    return Observer(build(), ObserverConfig.from_env())
-
-
 __all__ = ["Observer", "ObserverConfig", "ObserverState", "Outcome", "Expectation", "ProcessView",
-           "anomaly_id", "default_observer", "in_flight"]
+           "anomaly_id", "in_flight"]

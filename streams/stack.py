@@ -307,7 +307,7 @@ def start_kafka(layout: Layout) -> int:
              "-c", str(layout.kafka_config)], capture_output=True, text=True)
         if fmt.returncode != 0:
             raise StackError(f"formatting the Kafka log dir failed: {fmt.stderr.strip()[-300:]}")
-    heap = os.environ.get("OPENGYM_KAFKA_HEAP", "768m")
+    heap = get_settings().kafka_heap
     return _spawn(layout, "kafka", [
         java, _marker("kafka"), f"-Xms{heap}", f"-Xmx{heap}", "-XX:+UseG1GC", log4j,
         "-Djava.awt.headless=true", "-cp", classpath, "kafka.Kafka", str(layout.kafka_config),
@@ -318,7 +318,7 @@ def start_registry(layout: Layout) -> int:
     java = _java()
     root = fetch_apicurio(layout)
     layout.registry_data.mkdir(parents=True, exist_ok=True)
-    heap = os.environ.get("OPENGYM_REGISTRY_HEAP", "512m")
+    heap = get_settings().registry_heap
     db = layout.registry_data / "registry"
     return _spawn(layout, "registry", [
         java, _marker("registry"), f"-Xmx{heap}",

@@ -33,19 +33,25 @@ drains all of a broker's batches once one of them is due; :func:`drain_whole_nod
 from __future__ import annotations
 
 import functools
-import os
 
 _applied = False
 
 
 def fetch_max_wait_ms() -> int:
-    return int(os.environ.get("OPENGYM_FETCH_MAX_WAIT_MS", "50"))
+    from streams.settings import Settings
+
+    return Settings.from_env().fetch_max_wait_ms
 
 
-def apply() -> None:
+def apply(settings=None) -> None:
+    """Patch Faust and aiokafka for this worker process (the runtime calls it when a worker starts)."""
     global _applied
     if _applied:
         return
+    if settings is None:
+        from streams.settings import Settings
+
+        settings = Settings.from_env()
     from faust.transport.drivers import aiokafka as faust_aiokafka
 
     create = faust_aiokafka.AIOKafkaConsumerThread._create_worker_consumer
@@ -53,7 +59,7 @@ def apply() -> None:
     def create_worker_consumer(self, transport):
         consumer = create(self, transport)
         # Read by AIOKafkaConsumer.start() when it builds its Fetcher, so setting it here takes effect.
-        consumer._fetch_max_wait_ms = fetch_max_wait_ms()
+        consumer._fetch_max_wait_ms = settings.fetch_max_wait_ms
         return consumer
 
     faust_aiokafka.AIOKafkaConsumerThread._create_worker_consumer = create_worker_consumer
@@ -72,14 +78,14 @@ def apply() -> None:
     commit_tps = Consumer._commit_tps
 
     async def commit_tps_after_table_changes(self, tps, start_new_transaction):
-        from streams.app import flush_table_changes
+        from streams.tables import flush_table_changes
 
         flush_table_changes(self.app)
         return await commit_tps(self, tps, start_new_transaction)
 
     Consumer._commit_tps = commit_tps_after_table_changes
 
-    if os.environ.get("OPENGYM_DRAIN_NODE", "1") == "1":
+    if settings.drain_node:
         from aiokafka.producer.message_accumulator import MessageAccumulator
 
         MessageAccumulator.drain_by_nodes = drain_whole_node(MessageAccumulator.drain_by_nodes)

@@ -28,6 +28,7 @@ def pytest_collection_modifyitems(config, items):
 def stack():
     """The real broker and registry: reused when already up, else started (and stopped at the end)."""
     from streams import stack as stack_mod
+    from streams.settings import get_settings
 
     if stack_mod.is_up():
         yield stack_mod
@@ -35,7 +36,7 @@ def stack():
     result = stack_mod.up()
     yield stack_mod
     started_here = any(state == "started" for state in result.values())
-    if started_here and not os.environ.get("OPENGYM_KEEP_STACK"):
+    if started_here and not get_settings().keep_stack:
         stack_mod.down()
 
 

@@ -1,66 +1,20 @@
-"""The one topic catalog: every topic declared once, with its owner, key, events and partitions.
+"""The one topic catalog of OpenGym: every topic declared once, with its owner, key, events and
+partitions, and the contract checks of the events they carry.
 
 Code imports handles from here and never spells a topic name itself. Names are the contract; an
 ``OPENGYM_TOPIC_PREFIX`` (tests use it for isolation) is prepended at runtime by :func:`topic_name`.
+Every component that owns a topic gets a dead-letter topic, ``opengym.<component>.dlq``.
 """
 
 from __future__ import annotations
 
-import os
-from dataclasses import dataclass
-
-from streams.settings import get_settings
+from streams.checks import all_of, correlates_by, non_empty, positive
+from streams.models import InstrumentKind
+from streams.topic import CLOCK, DEAD_LETTER, EXTERNAL, Topic, TopicCatalog, topic_name  # noqa: F401
 
 PARTITIONS = 4
-"""Every contract topic has this many partitions, and so do the components' table changelogs
-(tables are co-partitioned with the topics their agents read)."""
-
-EXTERNAL = "external"
-"""Owner name for producers outside OpenGym (members' apps, gym front desks, the demo driver)."""
-
-COMPONENTS = (
-    "reservation",
-    "entitlement",
-    "tenant-billing",
-    "attendance",
-    "notifications",
-    "platform-billing",
-    "finance",
-    "correlation",
-)
-
-CLOCK = "opengym.streams.ClockTicked"
-DEAD_LETTER = "opengym.streams.DeadLetter"
-
-
-@dataclass(frozen=True)
-class Topic:
-    name: str
-    owner: str
-    """The one component that produces the facts on it (commands topics: the component they command)."""
-    events: tuple[str, ...]
-    """Avro full names of the records it carries."""
-    kind: str
-    """commands | requests | events | anomalies | dlq | internal"""
-    producers: tuple[str, ...] = ()
-    """Who may write to it; defaults to the owner."""
-    partitions: int = PARTITIONS
-    key: str = "correlation_id"
-    doc: str = ""
-
-    @property
-    def writers(self) -> tuple[str, ...]:
-        return self.producers or (self.owner,)
-
-    @property
-    def runtime_name(self) -> str:
-        return topic_name(self)
-
-
-def topic_name(topic: Topic) -> str:
-    # On every publish: read the one variable instead of building the whole Settings (a profile of a
-    # worker showed get_settings() at 5% of its CPU here). Tests change the prefix per test, so no cache.
-    return os.environ.get("OPENGYM_TOPIC_PREFIX", "") + topic.name
+"""Every topic has this many partitions, and so do the components' table changelogs (tables are
+co-partitioned with the topics their agents read)."""
 
 
 def _ev(owner: str, *names: str) -> tuple[str, ...]:
@@ -94,8 +48,8 @@ TENANT_BILLING_EVENTS = Topic(
     kind="events", doc="Billing lines of the member's gym.",
 )
 ATTENDANCE_COMMANDS = Topic(
-    "opengym.attendance.commands", "attendance", _ev("attendance", "CheckInRequested") + (CLOCK,),
-    kind="commands", producers=(EXTERNAL, "attendance"), doc="Check-ins from the gyms' front desks.",
+    "opengym.attendance.commands", "attendance", _ev("attendance", "CheckInRequested"),
+    kind="commands", producers=(EXTERNAL,), doc="Check-ins from the gyms' front desks.",
 )
 ATTENDANCE_EVENTS = Topic(
     "opengym.attendance.events", "attendance",
@@ -120,15 +74,9 @@ CORRELATION_ANOMALIES = Topic(
     doc="What the observer saw go wrong. The observer publishes here and nowhere else (besides its DLQ).",
 )
 CORRELATION_CLOCK = Topic(
-    "opengym.correlation.clock", "correlation", (CLOCK,), kind="commands",
+    "opengym.correlation.clock", "correlation", (CLOCK,), kind="clock",
     doc="The observer's own clock ticks (it has no commands topic of its own).",
 )
-FINANCE_CLOCK = Topic(
-    "opengym.finance.clock", "finance", (CLOCK,), kind="commands",
-    doc="Finance's clock ticks, which release payments the simulated gateway has delayed.",
-)
-
-
 RESERVATION_SEATS = Topic(
     "opengym.reservation.seats", "reservation",
     _ev("reservation", "ScheduleClassRequested", "SeatHoldRequested", "SeatReleaseRequested"),
@@ -149,51 +97,59 @@ ENTITLEMENT_MEMBERS = Topic(
         "changed in one place; its clock ticks release delayed replies.",
 )
 
-INTERNAL_TOPICS: tuple[Topic, ...] = (RESERVATION_SEATS, RESERVATION_SEAT_REPLIES, ENTITLEMENT_MEMBERS)
+def valid_grant(event) -> str | None:
+    if not event.member_id or not event.instrument_id or not event.home_gym_id:
+        return "member_id, instrument_id and home_gym_id must not be empty"
+    if event.kind == InstrumentKind.CLASS_PACK and (event.credits is None or event.credits <= 0):
+        return f"a CLASS_PACK needs credits > 0, got {event.credits}"
+    if event.kind == InstrumentKind.UNLIMITED and event.valid_until is None:
+        return "an UNLIMITED membership needs valid_until"
+    if event.valid_from is not None and event.valid_until is not None and event.valid_until < event.valid_from:
+        return "valid_until is before valid_from"
+    return None
+
+
+def partner_visit_has_gyms(event) -> str | None:
+    if event.partner_visit and not (event.gym_id and event.home_gym_id):
+        return "a partner visit needs gym_id and home_gym_id"
+    return None
+
+
+CHECKS = {
+    "BookClassRequested": all_of(correlates_by("booking_id"), non_empty("member_id", "class_id")),
+    "ScheduleClassRequested": all_of(correlates_by("class_id"), non_empty("gym_id"), positive("capacity")),
+    "SeatHoldRequested": non_empty("booking_id", "class_id"),
+    "SeatReleaseRequested": non_empty("booking_id", "class_id"),
+    "SeatHeld": correlates_by("booking_id"),
+    "SeatRefused": correlates_by("booking_id"),
+    "InstrumentGrantRequested": valid_grant,
+    "InstrumentConsumeRequested": all_of(correlates_by("booking_id"), non_empty("member_id", "class_id")),
+    "InstrumentReleaseRequested": all_of(correlates_by("booking_id"), non_empty("member_id", "instrument_id")),
+    "InstrumentConsumed": correlates_by("booking_id"),
+    "InstrumentConsumeDenied": correlates_by("booking_id"),
+    "ReservationConfirmed": correlates_by("booking_id"),
+    "CheckInRequested": all_of(correlates_by("booking_id"), non_empty("member_id")),
+    "AttendanceRecorded": partner_visit_has_gyms,
+    "SettlementObligationCalculated": all_of(non_empty("settlement_id", "payer_gym_id", "payee_gym_id"),
+                                             positive("amount_cents")),
+    "PaymentSettled": non_empty("settlement_id", "payment_id"),
+    "PaymentFailed": non_empty("settlement_id", "payment_id"),
+}
+"""Each event's contract beyond its schema, checked by the runtime wherever the event is read."""
+
+CATALOG = TopicCatalog(
+    (RESERVATION_COMMANDS, RESERVATION_EVENTS, ENTITLEMENT_REQUESTS, ENTITLEMENT_EVENTS, TENANT_BILLING_EVENTS,
+     ATTENDANCE_COMMANDS, ATTENDANCE_EVENTS, NOTIFICATIONS_EVENTS, PLATFORM_BILLING_EVENTS, FINANCE_EVENTS,
+     CORRELATION_ANOMALIES, CORRELATION_CLOCK, RESERVATION_SEATS, RESERVATION_SEAT_REPLIES, ENTITLEMENT_MEMBERS),
+    dead_letter_name="opengym.{component}.dlq", partitions=PARTITIONS, checks=CHECKS)
+
+INTERNAL_TOPICS = CATALOG.internal
 """Repartition topics inside one component (not contract topics: nobody else reads or writes them)."""
-
-
-def _dlq(component: str) -> Topic:
-    return Topic(f"opengym.{component}.dlq", component, (DEAD_LETTER,), kind="dlq",
-                 doc=f"What {component} could not decode or what broke its contract, with the reason.")
-
-
-DEAD_LETTERS: dict[str, Topic] = {component: _dlq(component) for component in COMPONENTS}
-
-CONTRACT_TOPICS: tuple[Topic, ...] = (
-    RESERVATION_COMMANDS,
-    RESERVATION_EVENTS,
-    ENTITLEMENT_REQUESTS,
-    ENTITLEMENT_EVENTS,
-    TENANT_BILLING_EVENTS,
-    ATTENDANCE_COMMANDS,
-    ATTENDANCE_EVENTS,
-    NOTIFICATIONS_EVENTS,
-    PLATFORM_BILLING_EVENTS,
-    FINANCE_EVENTS,
-    FINANCE_CLOCK,
-    CORRELATION_ANOMALIES,
-    CORRELATION_CLOCK,
-)
-
-ALL_TOPICS: tuple[Topic, ...] = CONTRACT_TOPICS + INTERNAL_TOPICS + tuple(DEAD_LETTERS.values())
-
-BY_NAME: dict[str, Topic] = {t.name: t for t in ALL_TOPICS}
-
-
-def topic_for_event(avro_name: str) -> Topic:
-    """The one topic that carries a business event (clock ticks and dead letters have several)."""
-    carriers = [t for t in CONTRACT_TOPICS if avro_name in t.events]
-    if len(carriers) != 1:
-        raise LookupError(f"{avro_name} is carried by {len(carriers)} topics; name the topic explicitly")
-    return carriers[0]
-
-
-def lookup(name: str) -> Topic:
-    """A topic by contract name or by runtime (prefixed) name."""
-    prefix = get_settings().topic_prefix
-    if prefix and name.startswith(prefix) and name[len(prefix):] in BY_NAME:
-        return BY_NAME[name[len(prefix):]]
-    if name in BY_NAME:
-        return BY_NAME[name]
-    raise LookupError(f"unknown topic {name!r}; known topics: {', '.join(sorted(BY_NAME))}")
+DEAD_LETTERS = CATALOG.dead_letters
+CONTRACT_TOPICS = CATALOG.contract
+ALL_TOPICS = CATALOG.all
+BY_NAME = CATALOG.by_name
+COMPONENTS = CATALOG.owners
+"""Every component that owns a topic (the registry in agents/system.py is checked against it)."""
+topic_for_event = CATALOG.topic_for_event
+lookup = CATALOG.lookup

@@ -9,26 +9,19 @@ from __future__ import annotations
 
 import topics
 from agents.attendance import logic
-from streams.app import Runtime, all_of, correlates_by, non_empty
-
-rt = Runtime("attendance")
-app = rt.app
-
-attendances = rt.table("attendances")
+from streams.component import Agent, Component, labelled, module_app
+from streams.settings import Settings
 
 
-@rt.agent(topics.RESERVATION_EVENTS, topics.ATTENDANCE_COMMANDS, accepts={
-    "ReservationConfirmed": correlates_by("booking_id"), "ReservationRejected": None, "ClassScheduled": None,
-    "CheckInRequested": all_of(correlates_by("booking_id"), non_empty("member_id")),
-    "ClockTicked": None,
-})
-async def attend(event, message):
-    if event.type_name not in logic.HANDLERS:
-        return  # rejections, schedules and other components' clock ticks change no attendance
-    for out in await rt.step(attendances, event.booking_id, event, logic.on_event, now=rt.now()):
-        if out.type_name == "AttendanceRecorded":
-            rt.outcome("recorded:partner" if out.partner_visit else "recorded:home")
-        elif out.type_name == "CheckInRejected":
-            rt.outcome(f"check_in_rejected:{getattr(out.reason, 'value', out.reason)}")
-        else:
-            rt.outcome("pending")
+def build(settings: Settings | None = None) -> Component:
+    from agents.system import SYSTEM
+
+    return Component(SYSTEM.component("attendance"), topics=topics.CATALOG, settings=settings, agents=(
+        Agent("attend", reads=(topics.RESERVATION_EVENTS, topics.ATTENDANCE_COMMANDS), table="attendances",
+              handlers=logic.HANDLERS,
+              outcomes={"AttendancePending": "pending", "CheckInRejected": labelled("check_in_rejected", "reason"),
+                        "AttendanceRecorded": lambda e: "recorded:partner" if e.partner_visit else "recorded:home"}),
+    ))
+
+
+__getattr__ = module_app(build)

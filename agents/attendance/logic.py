@@ -10,7 +10,7 @@ choreography (Attendance does not know who reacts).
 
 from __future__ import annotations
 
-from streams.event import Event, Result
+from streams.event import Ignored, Result, ignore
 from streams.models import (AttendancePending, AttendanceRecorded, CheckInRejected, CheckInRejection,
                             CheckInRequested, ReservationConfirmed)
 
@@ -18,9 +18,9 @@ PENDING = "PENDING"
 RECORDED = "RECORDED"
 
 
-def on_confirmed(state: dict | None, event: ReservationConfirmed, now: int) -> Result:
+def on_confirmed(state: dict | None, event: ReservationConfirmed, now: int) -> Result | Ignored:
     if state is not None:
-        return state, []  # pending (or recorded) already
+        return ignore("attendance pending or recorded before")
     pending = AttendancePending.new(caused_by=event, occurred_at=now, booking_id=event.booking_id,
                                     member_id=event.member_id, class_id=event.class_id, gym_id=event.gym_id,
                                     home_gym_id=event.home_gym_id)
@@ -51,7 +51,3 @@ def is_partner_visit(gym_id: str | None, home_gym_id: str | None) -> bool:
 
 
 HANDLERS = {"ReservationConfirmed": on_confirmed, "CheckInRequested": on_check_in}
-
-
-def on_event(state: dict | None, event: Event, *, now: int) -> Result:
-    return HANDLERS[event.type_name](state, event, now)

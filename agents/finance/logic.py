@@ -7,22 +7,22 @@ visit (the correlation id): ``{"payment_id", "status": "SETTLED" | "FAILED"}``.
 
 from __future__ import annotations
 
-import os
 from dataclasses import dataclass
 
-from streams.app import share_of
-from streams.event import Event, Result
+from streams.event import Event, Ignored, Result, ignore, share_of
 from streams.models import (PaymentFailed, PaymentFailureReason, PaymentInitiated, PaymentSettled,
                             SettlementObligationCalculated)
+from streams.settings import from_env, knob
 
 
 @dataclass(frozen=True)
 class GatewayConfig:
-    failure_rate: float = 0.0
+    failure_rate: float = knob("OPENGYM_PAYMENT_FAILURE_RATE", 0.0,
+                               "share of payments the gateway fails, by a hash of the payment id (reruns agree)")
 
     @classmethod
     def from_env(cls) -> "GatewayConfig":
-        return cls(failure_rate=float(os.environ.get("OPENGYM_PAYMENT_FAILURE_RATE") or 0.0))
+        return from_env(cls)
 
     def fails(self, payment_id: str) -> bool:
         return share_of(payment_id, "payment-gateway") < self.failure_rate
@@ -32,10 +32,10 @@ def payment_id_for(settlement_id: str) -> str:
     return f"payment-{settlement_id}"
 
 
-def on_obligation(state: dict | None, event: SettlementObligationCalculated, *, now: int,
-                  config: GatewayConfig) -> Result:
+def on_obligation(state: dict | None, event: SettlementObligationCalculated, now: int,
+                  config: GatewayConfig) -> Result | Ignored:
     if state is not None:
-        return state, []  # paid (or failed) already
+        return ignore("paid (or failed) before")
     payment_id = payment_id_for(event.settlement_id)
     initiated = PaymentInitiated.new(caused_by=event, occurred_at=now, payment_id=payment_id,
                                      settlement_id=event.settlement_id, payer_gym_id=event.payer_gym_id,

@@ -8,29 +8,23 @@ Run: ``opengym worker notifications`` or ``faust -A agents.notifications worker 
 from __future__ import annotations
 
 import logging
-import os
 
 import topics
 from agents.notifications import logic
-from streams.app import Runtime, correlates_by
-
-rt = Runtime("notifications")
-app = rt.app
-PAUSED = os.environ.get("OPENGYM_NOTIFICATIONS_PAUSED", "") not in ("", "0", "false", "no")
-
-sent = rt.table("notifications")
+from streams.component import Agent, Component, module_app
+from streams.settings import Settings
 
 
-async def notify(event, message):
-    if event.type_name != "ReservationConfirmed":
-        return
-    if await rt.step(sent, event.booking_id, event, logic.on_confirmed, now=rt.now()):
-        rt.outcome("sent")
+def build(settings: Settings | None = None) -> Component:
+    from agents.system import SYSTEM
+
+    config = logic.NotificationsConfig.from_env()
+    agents = (Agent("notify", reads=(topics.RESERVATION_EVENTS,), table="notifications",
+                    handlers={"ReservationConfirmed": logic.on_confirmed}, outcomes={"NotificationSent": "sent"}),)
+    if config.paused:
+        logging.getLogger("opengym.app").warning("notifications: OPENGYM_NOTIFICATIONS_PAUSED is set, consuming nothing")
+        agents = ()
+    return Component(SYSTEM.component("notifications"), topics=topics.CATALOG, settings=settings, agents=agents)
 
 
-if PAUSED:
-    logging.getLogger("opengym.app").warning("notifications: OPENGYM_NOTIFICATIONS_PAUSED is set, consuming nothing")
-else:
-    rt.agent(topics.RESERVATION_EVENTS, accepts={
-        "ReservationConfirmed": correlates_by("booking_id"), "ReservationRejected": None, "ClassScheduled": None,
-    })(notify)
+__getattr__ = module_app(build)

@@ -5,15 +5,28 @@ State, one JSON record per booking (keyed by booking_id): ``{"sent": <event_id o
 
 from __future__ import annotations
 
-from streams.event import Result
+from dataclasses import dataclass
+
+from streams.event import Ignored, Result, ignore
 from streams.models import Channel, NotificationSent, ReservationConfirmed
+from streams.settings import from_env, knob
 
 TEMPLATE = "booking-confirmed"
 
 
-def on_confirmed(state: dict | None, event: ReservationConfirmed, *, now: int) -> Result:
+@dataclass(frozen=True)
+class NotificationsConfig:
+    paused: bool = knob("OPENGYM_NOTIFICATIONS_PAUSED", False,
+                        "`1`: the notifications worker consumes nothing (its messages wait in Kafka)")
+
+    @classmethod
+    def from_env(cls) -> "NotificationsConfig":
+        return from_env(cls)
+
+
+def on_confirmed(state: dict | None, event: ReservationConfirmed, now: int) -> Result | Ignored:
     if state is not None and state.get("sent"):
-        return state, []
+        return ignore("notified before")
     sent = NotificationSent.new(caused_by=event, occurred_at=now, booking_id=event.booking_id,
                                 member_id=event.member_id, channel=Channel.EMAIL, template=TEMPLATE)
     return {"sent": sent.event_id}, [sent]

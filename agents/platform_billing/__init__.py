@@ -8,29 +8,19 @@ from __future__ import annotations
 
 import topics
 from agents.platform_billing import logic
-from streams.app import Runtime, non_empty
-
-rt = Runtime("platform-billing")
-app = rt.app
-config = logic.SettlementConfig.from_env()
-
-settlements = rt.table("settlements")
+from streams.component import Agent, Component, module_app
+from streams.settings import Settings
 
 
-def partner_visit_has_gyms(event) -> str | None:
-    if event.partner_visit and not (event.gym_id and event.home_gym_id):
-        return "a partner visit needs gym_id and home_gym_id"
-    return None
+def build(settings: Settings | None = None) -> Component:
+    from agents.system import SYSTEM
+
+    return Component(SYSTEM.component("platform-billing"), topics=topics.CATALOG, settings=settings, agents=(
+        Agent("settle", reads=(topics.ATTENDANCE_EVENTS, topics.FINANCE_EVENTS), table="settlements",
+              handlers=logic.handlers(logic.SettlementConfig.from_env()),
+              outcomes={"SettlementObligationCalculated": "obligation", "SettlementConfirmed": "confirmed",
+                        "SettlementEscalated": "escalated"}),
+    ))
 
 
-@rt.agent(topics.ATTENDANCE_EVENTS, topics.FINANCE_EVENTS, accepts={
-    "AttendanceRecorded": partner_visit_has_gyms, "AttendancePending": None, "CheckInRejected": None,
-    "PaymentInitiated": None, "PaymentSettled": non_empty("settlement_id", "payment_id"),
-    "PaymentFailed": non_empty("settlement_id", "payment_id"),
-})
-async def settle(event, message):
-    if event.type_name not in logic.HANDLERS:
-        return
-    for out in await rt.step(settlements, event.correlation_id, event, logic.on_event, now=rt.now(), config=config):
-        rt.outcome({"SettlementObligationCalculated": "obligation", "SettlementConfirmed": "confirmed",
-                    "SettlementEscalated": "escalated"}[out.type_name])
+__getattr__ = module_app(build)

@@ -9,12 +9,13 @@ per visit: ``{"settlement_id", "status": "OBLIGATED" | "CONFIRMED" | "ESCALATED"
 
 from __future__ import annotations
 
-import os
 from dataclasses import dataclass
+from functools import partial
 
-from streams.event import Event, Result
+from streams.event import Handler, Ignored, Result, ignore
 from streams.models import (AttendanceRecorded, EscalationReason, PaymentFailed, PaymentSettled,
                             SettlementConfirmed, SettlementEscalated, SettlementObligationCalculated)
+from streams.settings import from_env, knob
 
 OBLIGATED = "OBLIGATED"
 CONFIRMED = "CONFIRMED"
@@ -23,22 +24,23 @@ ESCALATED = "ESCALATED"
 
 @dataclass(frozen=True)
 class SettlementConfig:
-    visit_fee_cents: int = 1200
-    currency: str = "EUR"
+    visit_fee_cents: int = knob("OPENGYM_PARTNER_VISIT_FEE_CENTS", 1200, "what a partner visit costs the home gym")
+    currency: str = knob("OPENGYM_CURRENCY", "EUR", "currency of billing lines and settlements")
 
     @classmethod
     def from_env(cls) -> "SettlementConfig":
-        return cls(visit_fee_cents=int(os.environ.get("OPENGYM_PARTNER_VISIT_FEE_CENTS") or 1200),
-                   currency=os.environ.get("OPENGYM_CURRENCY") or "EUR")
+        return from_env(cls)
 
 
 def settlement_id_for(booking_id: str) -> str:
     return f"settlement-{booking_id}"
 
 
-def on_attendance(state: dict | None, event: AttendanceRecorded, now: int, config: SettlementConfig) -> Result:
-    if not event.partner_visit or state is not None:
-        return state, []
+def on_attendance(state: dict | None, event: AttendanceRecorded, now: int, config: SettlementConfig) -> Result | Ignored:
+    if not event.partner_visit:
+        return ignore("a visit at the member's home gym settles nothing")
+    if state is not None:
+        return ignore("obligation calculated before")
     settlement_id = settlement_id_for(event.booking_id)
     obligation = SettlementObligationCalculated.new(
         caused_by=event, occurred_at=now, settlement_id=settlement_id, booking_id=event.booking_id,
@@ -47,24 +49,26 @@ def on_attendance(state: dict | None, event: AttendanceRecorded, now: int, confi
     return {"settlement_id": settlement_id, "status": OBLIGATED}, [obligation]
 
 
-def on_settled(state: dict | None, event: PaymentSettled, now: int, config: SettlementConfig) -> Result:
-    if state is None or state["status"] != OBLIGATED:
-        return state, []
+def on_settled(state: dict | None, event: PaymentSettled, now: int) -> Result | Ignored:
+    if state is None:
+        return ignore("no obligation for this settlement")
+    if state["status"] != OBLIGATED:
+        return ignore("settlement ended before")
     confirmed = SettlementConfirmed.new(caused_by=event, occurred_at=now, settlement_id=event.settlement_id,
                                         payment_id=event.payment_id, amount_cents=event.amount_cents)
     return {**state, "status": CONFIRMED}, [confirmed]
 
 
-def on_failed(state: dict | None, event: PaymentFailed, now: int, config: SettlementConfig) -> Result:
-    if state is None or state["status"] != OBLIGATED:
-        return state, []
+def on_failed(state: dict | None, event: PaymentFailed, now: int) -> Result | Ignored:
+    if state is None:
+        return ignore("no obligation for this settlement")
+    if state["status"] != OBLIGATED:
+        return ignore("settlement ended before")
     escalated = SettlementEscalated.new(caused_by=event, occurred_at=now, settlement_id=event.settlement_id,
                                         payment_id=event.payment_id, reason=EscalationReason.PAYMENT_FAILED)
     return {**state, "status": ESCALATED}, [escalated]
 
 
-HANDLERS = {"AttendanceRecorded": on_attendance, "PaymentSettled": on_settled, "PaymentFailed": on_failed}
-
-
-def on_event(state: dict | None, event: Event, *, now: int, config: SettlementConfig) -> Result:
-    return HANDLERS[event.type_name](state, event, now, config)
+def handlers(config: SettlementConfig) -> dict[str, Handler]:
+    return {"AttendanceRecorded": partial(on_attendance, config=config), "PaymentSettled": on_settled,
+            "PaymentFailed": on_failed}

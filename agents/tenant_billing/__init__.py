@@ -6,21 +6,23 @@ Run: ``opengym worker tenant-billing`` or ``faust -A agents.tenant_billing worke
 
 from __future__ import annotations
 
+from functools import partial
+
 import topics
 from agents.tenant_billing import logic
-from streams.app import Runtime, correlates_by
-
-rt = Runtime("tenant-billing")
-app = rt.app
-config = logic.BillingConfig.from_env()
-
-lines = rt.table("billing-lines")
+from streams.component import Agent, Component, module_app
+from streams.settings import Settings
 
 
-@rt.agent(topics.RESERVATION_EVENTS, accepts={
-    "ReservationConfirmed": correlates_by("booking_id"), "ReservationRejected": None, "ClassScheduled": None})
-async def record_billing_line(event, message):
-    if event.type_name != "ReservationConfirmed":
-        return  # rejections and schedules bill nothing
-    if await rt.step(lines, event.booking_id, event, logic.on_confirmed, now=rt.now(), config=config):
-        rt.outcome("billed")
+def build(settings: Settings | None = None) -> Component:
+    from agents.system import SYSTEM
+
+    config = logic.BillingConfig.from_env()
+    return Component(SYSTEM.component("tenant-billing"), topics=topics.CATALOG, settings=settings, agents=(
+        Agent("record_billing_line", reads=(topics.RESERVATION_EVENTS,), table="billing-lines",
+              handlers={"ReservationConfirmed": partial(logic.on_confirmed, config=config)},
+              outcomes={"BillingLineRecorded": "billed"}),
+    ))
+
+
+__getattr__ = module_app(build)

@@ -5,27 +5,26 @@ State, one JSON record per booking (keyed by booking_id): ``{"line": <event_id o
 
 from __future__ import annotations
 
-import os
 from dataclasses import dataclass
 
-from streams.event import Result
+from streams.event import Ignored, Result, ignore
 from streams.models import BillingLineRecorded, ReservationConfirmed
+from streams.settings import from_env, knob
 
 
 @dataclass(frozen=True)
 class BillingConfig:
-    price_cents: int = 1500
-    currency: str = "EUR"
+    price_cents: int = knob("OPENGYM_CLASS_PRICE_CENTS", 1500, "what a class costs the member's gym")
+    currency: str = knob("OPENGYM_CURRENCY", "EUR", "currency of billing lines and settlements")
 
     @classmethod
     def from_env(cls) -> "BillingConfig":
-        return cls(price_cents=int(os.environ.get("OPENGYM_CLASS_PRICE_CENTS") or 1500),
-                   currency=os.environ.get("OPENGYM_CURRENCY") or "EUR")
+        return from_env(cls)
 
 
-def on_confirmed(state: dict | None, event: ReservationConfirmed, *, now: int, config: BillingConfig) -> Result:
+def on_confirmed(state: dict | None, event: ReservationConfirmed, now: int, config: BillingConfig) -> Result | Ignored:
     if state is not None and state.get("line"):
-        return state, []  # billed already (a replayed confirmation with another event id)
+        return ignore("billed before")  # a replayed confirmation with another event id
     line = BillingLineRecorded.new(caused_by=event, occurred_at=now, booking_id=event.booking_id,
                                    member_id=event.member_id, gym_id=event.gym_id, home_gym_id=event.home_gym_id,
                                    amount_cents=config.price_cents, currency=config.currency)

@@ -1,7 +1,7 @@
 """``opengym bench observer``: how many events per second one observer worker ingests, next to the same
 worker doing nothing but decoding, and how much memory one transaction in flight costs.
 
-The worker figures come from real ``faust -A agents.correlation worker`` processes against the real
+The worker figures come from real ``faust -A <the observer's module> worker`` processes against the real
 broker: a workload of synthetic bookings (a few with faults) is produced under a fresh topic prefix,
 then one worker per mode consumes all of it; throughput is measured between its first and its last
 offset commit (so worker start-up is not counted). Memory per transaction comes from tracemalloc over
@@ -22,6 +22,8 @@ import uuid
 from pathlib import Path
 
 from streams.bench import facts
+from streams.observer import ObserverState
+from streams.settings import get_settings
 
 FAULTS_PER_1000 = {facts.NESTED_TIMEOUT: 10, facts.LATE_REPLY: 5, facts.NOTIFICATION_NEVER_STARTED: 10,
                    facts.SETTLEMENT_STALLED: 10, facts.DENIED: 50, facts.PAYMENT_FAILED: 10}
@@ -46,9 +48,20 @@ def workload(bookings: int, t0: int, run: str) -> list:
 
 # ---- in-process: the engine alone ------------------------------------------------------------------
 
-def engine_throughput(events: list) -> dict:
-    from streams.observer import default_observer, ObserverState
+def observer_module() -> str:
+    from streams.system import load
 
+    return load().observer.module
+
+
+def default_observer():
+    from streams.observer import Observer, ObserverConfig
+    from streams.system import load
+
+    return Observer(load().processes(), ObserverConfig.from_env())
+
+
+def engine_throughput(events: list) -> dict:
     state = ObserverState(default_observer())
     started = time.perf_counter()
     for event in events:
@@ -64,8 +77,6 @@ def engine_throughput(events: list) -> dict:
 
 def memory_per_transaction(in_flight: int) -> dict:
     """Heap and changelog bytes per open booking (confirmed, downstream started, attendance pending)."""
-    from streams.observer import default_observer, ObserverState
-
     t0 = 1_900_000_000_000
     state = ObserverState(default_observer())
     for event in facts.booking("warm-up", t0, facts.CLEAN):  # builds the catalog's lookup tables
@@ -117,7 +128,7 @@ def run_worker(mode: str, group: str, partitions, total: int, timeout: float, lo
            "OPENGYM_OBSERVER_GAUGE_INTERVAL": "3600"}
     with open(log_path, "ab") as log:
         process = subprocess.Popen(
-            [str(Path(sys.executable).parent / "faust"), "-A", "agents.correlation", "worker", "-l", os.environ.get("OPENGYM_BENCH_LOGLEVEL", "warn"), "--without-web"],
+            [str(Path(sys.executable).parent / "faust"), "-A", observer_module(), "worker", "-l", get_settings().bench_loglevel, "--without-web"],
             stdout=log, stderr=subprocess.STDOUT, env=env, cwd=REPO_ROOT, start_new_session=True)
     samples: list[tuple[float, int]] = []
     peak = None
@@ -154,7 +165,10 @@ def run_worker(mode: str, group: str, partitions, total: int, timeout: float, lo
 def _produce(events: list, prefix: str) -> None:
     from streams.codec import AvroCodec
     from streams.kafka import create_topics, producer
-    from topics import topic_for_event, topic_name
+    from streams.system import load
+    from streams.topic import topic_name
+
+    topic_for_event = load().topic_for_event
 
     os.environ["OPENGYM_TOPIC_PREFIX"] = prefix
     create_topics()
@@ -178,10 +192,10 @@ def worker_throughput(events: list, timeout: float) -> list[dict]:
     consumer group), one after the other so they never share the CPU."""
     from confluent_kafka import TopicPartition
 
-    from agents.catalog import build
-    from agents.correlation import observed_topics
     from streams.kafka import delete_topics_with_prefix
-    from topics import topic_name
+    from streams.observe import observed_topics
+    from streams.system import load
+    from streams.topic import topic_name
 
     run = uuid.uuid4().hex[:8]
     home = Path(os.environ.get("OPENGYM_HOME", "/tmp")) / "bench" / run
@@ -193,7 +207,7 @@ def worker_throughput(events: list, timeout: float) -> list[dict]:
             prefix = f"bench{run}{mode[0]}."
             prefixes.append(prefix)
             _produce(events, prefix)
-            sources = [topic_name(t) for t in observed_topics(build())]
+            sources = [topic_name(t) for t in observed_topics(load(), load().processes())]
             partitions = [TopicPartition(n, p) for n in sources for p in range(4)]
             os.environ["OPENGYM_HOME"] = str(home)
             results.append(run_worker(mode, f"{prefix}opengym-correlation", partitions, len(events), timeout,

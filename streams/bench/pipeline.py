@@ -40,10 +40,14 @@ from streams.demo.workload import WorkloadConfig, booking_event, plan_workload
 from streams.event import now_ms
 from streams.kafka import create_topics, delete_topics_with_prefix
 from streams.settings import get_settings
-from topics import (ALL_TOPICS, ATTENDANCE_EVENTS, NOTIFICATIONS_EVENTS, RESERVATION_EVENTS, TENANT_BILLING_EVENTS,
-                    PARTITIONS, topic_name)
+from streams.system import load
+from streams.topic import topic_name
 
-DOWNSTREAM_TOPICS = (TENANT_BILLING_EVENTS, ATTENDANCE_EVENTS, NOTIFICATIONS_EVENTS)
+SYSTEM = load()
+ALL_TOPICS = SYSTEM.topics.all
+PARTITIONS = SYSTEM.topics.partitions
+RESERVATION_EVENTS = SYSTEM.topic_for_event("ReservationConfirmed")
+DOWNSTREAM_TOPICS = tuple(SYSTEM.topic_for_event(t) for t in DOWNSTREAM_TYPES)
 CLK_TCK = os.sysconf("SC_CLK_TCK")
 
 
@@ -121,7 +125,7 @@ def machine() -> dict:
 
 def message_size(plan) -> float:
     """Mean encoded size of the bookings the pipeline is fed (what the baselines send)."""
-    from topics import topic_for_event
+    topic_for_event = SYSTEM.topic_for_event
 
     codec = AvroCodec()
     sample = [booking_event(plan, b) for b in plan.bookings[:50]]

@@ -1,11 +1,11 @@
-"""``opengym bench ticks``: what one clock tick costs Reservation as its table of bookings grows.
+"""``opengym bench ticks``: what one clock tick costs an orchestration's owner as its table grows.
 
-Reservation keeps every booking it ever handled (late replies are deduped against it), and a tick on a
-partition may change only the bookings still waiting for a seat or a consume reply. The baseline is
+The owner of the system's first orchestration keeps every instance it ever handled (late replies are
+deduped against it), and a tick on a partition may change only the instances still waiting for a reply. The baseline is
 the scan a tick did before the due index: every key of the table, its partition, then the booking's
-own ``is_due``. The measured path is ``Runtime.due(table, partition, now)`` answering from the table's
-:class:`streams.app.DueIndex`. Both run in this process, on the real Reservation table (memory store),
-over the same states: ``--finished`` finished bookings (history) and ``--waiting`` still waiting. No
+own wake-up time. The measured path is ``Runtime.due(table, partition, now)`` answering from the table's
+:class:`streams.tables.DueIndex`. Both run in this process, on the owner's real table (memory store),
+over the same states: ``--finished`` finished instances (history) and ``--waiting`` still waiting. No
 broker is needed. The index is built the way recovery leaves it (states written straight into the
 store, then one rebuild on the next consumer generation); that rebuild is timed too.
 """
@@ -27,39 +27,59 @@ def add_arguments(parser) -> None:
     parser.add_argument("--json", action="store_true", help="print the results as JSON")
 
 
-def _states(finished: int, waiting: int) -> dict[str, dict]:
-    from agents.reservation import orchestration
+def _orchestrating_agent():
+    """The first orchestration of the system, its owner's component and the agent that runs it."""
+    import importlib
 
+    from streams.system import load
+
+    system = load()
+    orch = next(bt.orchestration for bt in system.catalog.transactions if bt.orchestration is not None)
+    component = importlib.import_module(system.component(orch.owner).module).build()
+    agent = next(a for a in component.agents if orch.trigger in a.handlers and a.wake is not None)
+    return orch, component, agent
+
+
+def _states(orch, finished: int, waiting: int) -> dict[str, dict]:
     states = {}
     for i in range(finished):
-        states[f"done-{i}"] = {"phase": orchestration.CONFIRMED, "booking_id": f"done-{i}", "member_id": "m",
-                               "class_id": "c", "requested_at": 1_000, "due_at": None, "seen": [f"e-{i}"]}
+        states[f"done-{i}"] = {"state": {"phase": orch.succeeded_phase, "step": None, "started_at": 1_000,
+                                         "due_at": None, "data": {}, "done": [0, 1]}, "seen": [[f"e-{i}", None]]}
     for i in range(waiting):
-        states[f"wait-{i}"] = {"phase": orchestration.CONSUMING, "booking_id": f"wait-{i}", "member_id": "m",
-                               "class_id": "c", "requested_at": 1_000, "due_at": 5_000 + i, "seen": [f"w-{i}"]}
+        states[f"wait-{i}"] = {"state": {"phase": orch.steps[-1].waits_in, "step": len(orch.steps) - 1,
+                                         "started_at": 1_000, "due_at": 5_000 + i, "data": {}, "done": [0]},
+                               "seen": [[f"w-{i}", None]]}
     return states
 
 
 def measure(finished: int, waiting: int, rounds: int) -> dict:
-    import topics
-    from agents.reservation import bookings, config, orchestration, rt
-    from streams.app import partition_of
+    from streams.component import unpack
+    from streams.tables import partition_of
 
-    bookings.data.clear()
-    bookings.data.update(_states(finished, waiting))  # as recovery writes it: past the table's set hook
+    orch, component, agent = _orchestrating_agent()
+    runtime = component.runtime
+    table = runtime.tables[agent.table]
+    partitions = component.topics.partitions
+    table.data.clear()
+    table.data.update(_states(orch, finished, waiting))  # as recovery writes it: past the table's set hook
 
     def scan(partition: int) -> list[str]:  # the tick before the index
-        return [key for key, state in list(bookings.items())
-                if partition_of(key) == partition and orchestration.is_due(state, TICK_NOW, config)]
+        found = []
+        for key, record in list(table.items()):
+            if partition_of(key, partitions) == partition:
+                wake = agent.wake(unpack(record)[0])
+                if wake is not None and wake <= TICK_NOW:
+                    found.append(key)
+        return found
 
     def indexed(partition: int) -> list[str]:
-        return [key for key, _ in rt.due(bookings, partition, TICK_NOW)]
+        return runtime.due(table, partition, TICK_NOW)
 
-    bookings.due_index.generation = None  # as after a rebalance: the next due() rebuilds the index
+    table.due_index.generation = None  # as after a rebalance: the next due() rebuilds the index
     started = time.perf_counter()
-    first = {p: indexed(p) for p in range(topics.PARTITIONS)}
+    first = {p: indexed(p) for p in range(partitions)}
     rebuild_ms = (time.perf_counter() - started) * 1000
-    expected = {p: scan(p) for p in range(topics.PARTITIONS)}
+    expected = {p: scan(p) for p in range(partitions)}
     if {p: sorted(keys) for p, keys in first.items()} != {p: sorted(keys) for p, keys in expected.items()}:
         raise AssertionError("the due index and the full scan disagree on what is due")
 
@@ -67,22 +87,23 @@ def measure(finished: int, waiting: int, rounds: int) -> dict:
     for name, tick in (("scan", scan), ("index", indexed)):
         started = time.perf_counter()
         for _ in range(rounds):
-            for partition in range(topics.PARTITIONS):
+            for partition in range(partitions):
                 tick(partition)
         result[f"{name}_ms_per_tick"] = round((time.perf_counter() - started) * 1000 / rounds, 3)
     result["ratio"] = round(result["scan_ms_per_tick"] / max(result["index_ms_per_tick"], 1e-9), 1)
-    bookings.data.clear()
-    bookings.due_index.generation = None
+    table.data.clear()
+    table.due_index.generation = None
     return result
 
 
 def main(args) -> int:
-    import topics
+    from streams.system import load
 
+    partitions = load().topics.partitions
     sizes = [int(s) for s in args.finished.split(",") if s.strip()]
     results = []
     if not args.json:
-        print(f"one tick on all {topics.PARTITIONS} partitions of Reservation's bookings table, {args.waiting} bookings waiting")
+        print(f"one tick on all {partitions} partitions of the orchestration's table, {args.waiting} instances waiting")
         print(f"{'finished':>10} {'full scan ms':>14} {'due index ms':>14} {'ratio':>8} {'index rebuild ms':>18}")
     for size in sizes:
         r = measure(size, args.waiting, args.rounds)

@@ -10,7 +10,7 @@ def register(subparsers) -> None:
     actions = parser.add_subparsers(dest="action", metavar="ACTION", required=True)
     check = actions.add_parser(
         "check", help="the ownership test: one line per violation, non-zero exit on any",
-        description="Checks the process catalog (agents/catalog.py) against the topic catalog and the "
+        description="Checks the system's process catalog against the topic catalog and the "
                     "contracts: exactly one owner per process, orchestrations request only from declared "
                     "participants, every event has a contract, every topic one producing owner, every "
                     "consumed topic a producer, the observer publishes only its own facts, and each "
@@ -22,13 +22,15 @@ def register(subparsers) -> None:
 
 
 def _check(args) -> int:
-    import agents.correlation as observer_app
     from streams.catalog_check import check, check_subscriptions, load_subscriptions
     from streams.catalog_docs import default_catalog
+    from streams.observe import outputs
+    from streams.system import load
 
+    system = load()
     catalog = default_catalog()
-    problems = check(catalog, observer_outputs=observer_app.OUTPUTS)
-    problems += check_subscriptions(catalog, load_subscriptions(component_modules()))
+    problems = check(catalog, system.topics.all, components=system.names, observer_outputs=outputs(system))
+    problems += check_subscriptions(catalog, load_subscriptions(system), system.topics.all)
     for problem in problems:
         print(problem)
     processes = sum(1 for _ in catalog.process_names())
@@ -38,13 +40,6 @@ def _check(args) -> int:
     print(f"catalog OK: {len(catalog.transactions)} business transactions, {processes} processes, "
           f"{len(catalog.events)} events")
     return 0
-
-
-def component_modules() -> dict[str, str]:
-    """Every component's app module, the observer's included (as `opengym worker` runs them)."""
-    from streams.commands.worker import COMPONENT_MODULES
-
-    return {**COMPONENT_MODULES, "correlation": "agents.correlation"}
 
 
 def _docs(args) -> int:

@@ -10,7 +10,8 @@ from confluent_kafka import OFFSET_BEGINNING, OFFSET_END, TopicPartition
 
 from streams.codec import AvroCodec, DecodeError
 from streams.kafka import consumer
-from topics import lookup, topic_name
+from streams.system import load
+from streams.topic import topic_name
 
 
 def register(subparsers) -> None:
@@ -29,7 +30,7 @@ def register(subparsers) -> None:
 
 def _consume(args) -> int:
     try:
-        name = topic_name(lookup(args.topic))
+        name = topic_name(load().topics.lookup(args.topic))
     except LookupError:
         name = args.topic  # not in the catalog (e.g. a test topic): read it all the same
     codec = AvroCodec(auto_register=False)

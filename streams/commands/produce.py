@@ -8,7 +8,8 @@ from typing import Iterator, TextIO
 
 from streams.codec import AvroCodec, EncodeError, build_event
 from streams.kafka import producer
-from topics import lookup, topic_for_event, topic_name
+from streams.system import load
+from streams.topic import topic_name
 
 CORRELATION_FIELDS = ("booking_id", "settlement_id", "class_id", "instrument_id", "payment_id")
 """When an event is given without ``correlation_id``, the first of these it has becomes it
@@ -70,14 +71,14 @@ def _produce(args) -> int:
             failures.append(f"line {number}: not delivered: {err.str()}")
 
     try:
-        explicit = lookup(args.topic) if args.topic else None
+        explicit = load().topics.lookup(args.topic) if args.topic else None
     except LookupError as exc:
         print(f"opengym produce: {exc}", file=sys.stderr)
         return 2
     for number, text in _lines(args):
         try:
             event = parse_line(text)
-            topic = explicit or topic_for_event(event.avro_name)
+            topic = explicit or load().topic_for_event(event.avro_name)
             if event.avro_name not in topic.events:
                 raise ValueError(f"topic {topic.name} does not carry {event.type_name}")
             name = topic_name(topic)

@@ -21,7 +21,8 @@ from streams.codec import registry_client, subject_name
 from streams.compat import Level, LevelConfig, Verdict, Version
 from streams.contracts import Contract, ContractError, Contracts
 from streams.settings import get_settings
-from topics import ALL_TOPICS, topic_name
+from streams.system import load
+from streams.topic import topic_name
 
 CONFIG_NAME = "compatibility.json"
 SUBJECT_NOT_FOUND = 40401
@@ -86,7 +87,7 @@ def subjects_of(contracts: Contracts) -> tuple[list[Subject], list[Contract]]:
     """Every (catalog topic, contract) pair as a subject, and the contracts no topic carries."""
     subjects, orphans = [], []
     for contract in contracts:
-        carriers = [t for t in ALL_TOPICS if contract.full_name in t.events]
+        carriers = [t for t in load().topics.all if contract.full_name in t.events]
         if not carriers:
             orphans.append(contract)
         for topic in carriers:

@@ -7,7 +7,8 @@ import sys
 from confluent_kafka import KafkaException
 
 from streams.kafka import create_topics
-from topics import ALL_TOPICS, topic_name
+from streams.system import load
+from streams.topic import topic_name
 
 
 def register(subparsers) -> None:
@@ -21,7 +22,7 @@ def register(subparsers) -> None:
 
 def _create(args) -> int:
     try:
-        result = create_topics(ALL_TOPICS)
+        result = create_topics(load().topics.all)
     except (KafkaException, RuntimeError) as exc:
         print(f"opengym topics create: {exc}", file=sys.stderr)
         return 1
@@ -33,7 +34,7 @@ def _create(args) -> int:
 
 
 def _list(args) -> int:
-    for topic in ALL_TOPICS:
+    for topic in load().topics.all:
         events = ", ".join(e.rsplit(".", 1)[-1] for e in topic.events)
         print(f"{topic_name(topic)}\towner={topic.owner}\tpartitions={topic.partitions}\t{events}")
     return 0

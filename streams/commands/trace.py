@@ -30,13 +30,14 @@ def register(subparsers) -> None:
 
 
 def _trace(args) -> int:
-    import topics
-    from agents.catalog import build
-    from agents.correlation import SOURCES
+    from streams.observe import observed_topics, outputs
+    from streams.system import load
 
-    observer = Observer(build(), ObserverConfig.from_env())
-    events = read_events(args.correlation_id, list(SOURCES))
-    anomalies = read_events(args.correlation_id, [topics.CORRELATION_ANOMALIES])
+    system = load()
+    catalog = system.processes()
+    observer = Observer(catalog, ObserverConfig.from_env())
+    events = read_events(args.correlation_id, list(observed_topics(system, catalog)))
+    anomalies = read_events(args.correlation_id, [t for t in outputs(system) if t.kind == "anomalies"])
     if not events:
         print(f"opengym trace: no catalog fact carries correlation id {args.correlation_id!r}", file=sys.stderr)
         return 1
@@ -55,7 +56,7 @@ def read_events(correlation_id: str, sources) -> list[Event]:
 
     from streams.codec import AvroCodec, DecodeError
     from streams.kafka import consumer
-    from topics import topic_name
+    from streams.topic import topic_name
 
     codec = AvroCodec(auto_register=False)
     client = consumer(f"opengym-trace-{uuid.uuid4()}")

@@ -1,4 +1,4 @@
-"""opengym worker COMPONENT: run one component's Faust worker (exec's `faust -A agents.<module> worker`)."""
+"""opengym worker COMPONENT: run one component's Faust worker (exec's `faust -A <its module> worker`)."""
 
 from __future__ import annotations
 
@@ -7,25 +7,14 @@ import shutil
 import sys
 from pathlib import Path
 
-COMPONENT_MODULES = {
-    "reservation": "agents.reservation",
-    "entitlement": "agents.entitlement",
-    "tenant-billing": "agents.tenant_billing",
-    "attendance": "agents.attendance",
-    "notifications": "agents.notifications",
-    "platform-billing": "agents.platform_billing",
-    "finance": "agents.finance",
-}
-
 
 def register(subparsers) -> None:
     parser = subparsers.add_parser(
         "worker", help="run one component as a Faust worker",
-        description="Replaces this process with `faust -A agents.<component> worker -l LEVEL [FAUST ARGS]`. "
-                    "More workers of one component share its partitions. Fault knobs and settings come from "
-                    "the environment (see docs/components.md).")
-    parser.add_argument("component", choices=sorted(COMPONENT_MODULES) + ["correlation"],
-                        help="the component to run")
+        description="Replaces this process with `faust -A <module> worker -l LEVEL [FAUST ARGS]`, the module the "
+                    "system's component registry names. More workers of one component share its partitions. "
+                    "Fault knobs and settings come from the environment (see docs/settings.md).")
+    parser.add_argument("component", help="the component to run (one of the system's registry)")
     parser.add_argument("-l", "--loglevel", default="info", help="faust log level (default info)")
     parser.add_argument("faust_args", nargs="*", help="more arguments for `faust worker` (after --)")
     parser.set_defaults(handler=_worker)
@@ -36,15 +25,21 @@ FAUST_LEVELS = {"warning": "warn", "critical": "crit"}
 
 
 def faust_argv(component: str, loglevel: str = "info", extra: list[str] | None = None) -> list[str]:
+    from streams.system import load
+
     loglevel = FAUST_LEVELS.get(loglevel.lower(), loglevel.lower())
-    module = COMPONENT_MODULES.get(component, f"agents.{component.replace('-', '_')}")
+    module = load().component(component).module
     faust = Path(sys.executable).with_name("faust")
     program = str(faust) if faust.exists() else (shutil.which("faust") or "faust")
     return [program, "-A", module, "worker", "-l", loglevel, "--without-web", *(extra or [])]
 
 
 def _worker(args) -> int:
-    argv = faust_argv(args.component, args.loglevel, args.faust_args)
+    try:
+        argv = faust_argv(args.component, args.loglevel, args.faust_args)
+    except KeyError as exc:
+        print(f"opengym worker: {exc.args[0]}", file=sys.stderr)
+        return 2
     sys.stdout.flush()
     os.execv(argv[0], argv)
     return 0  # not reached

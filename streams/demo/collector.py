@@ -11,16 +11,19 @@ from confluent_kafka import TopicPartition
 from streams.codec import AvroCodec, DecodeError
 from streams.demo.facts import Facts
 from streams.kafka import consumer
-from topics import ALL_TOPICS, CLOCK, Topic, topic_name
+from streams.system import load
+from streams.topic import CLOCK, Topic, topic_name
 
 IGNORED_TYPES = frozenset({"ClockTicked"})
 
-OBSERVED_TOPICS: tuple[Topic, ...] = tuple(t for t in ALL_TOPICS if t.kind != "internal" and t.events != (CLOCK,))
+def observed_topics() -> tuple[Topic, ...]:
+    """Every topic of the system the demo watches: facts and dead letters (no internal or clock topics)."""
+    return tuple(t for t in load().topics.all if t.kind != "internal" and t.events != (CLOCK,))
 """Commands and requests (for the requests' own timestamps), every owner's facts, the observer's
 anomalies, every dead-letter topic."""
 
 
-def partition_offsets(topics: tuple[Topic, ...] = OBSERVED_TOPICS, latest: bool = True,
+def partition_offsets(topics: tuple[Topic, ...] | None = None, latest: bool = True,
                       timeout: float = 10.0) -> dict[tuple[str, int], int]:
     """The end (or start) offset of every partition of ``topics``, in one batch request (asking a
     consumer partition by partition took seconds per partition once it had an assignment)."""
@@ -29,7 +32,7 @@ def partition_offsets(topics: tuple[Topic, ...] = OBSERVED_TOPICS, latest: bool 
     from streams.kafka import admin
 
     client = admin()
-    names = [topic_name(t) for t in topics]
+    names = [topic_name(t) for t in (topics if topics is not None else observed_topics())]
     metadata = client.list_topics(timeout=timeout).topics
     spec = OffsetSpec.latest() if latest else OffsetSpec.earliest()
     wanted = {TopicPartition(name, p): spec for name in names if name in metadata
@@ -40,7 +43,7 @@ def partition_offsets(topics: tuple[Topic, ...] = OBSERVED_TOPICS, latest: bool 
     return {(tp.topic, tp.partition): future.result().offset for tp, future in futures.items()}
 
 
-def end_offsets(topics: tuple[Topic, ...] = OBSERVED_TOPICS, timeout: float = 10.0) -> dict[tuple[str, int], int]:
+def end_offsets(topics: tuple[Topic, ...] | None = None, timeout: float = 10.0) -> dict[tuple[str, int], int]:
     """The current end of every partition: a run that starts reading here sees only its own events."""
     return partition_offsets(topics, latest=True, timeout=timeout)
 
@@ -49,12 +52,13 @@ class FactCollector:
     """A consumer of every observed topic from given offsets (default: the beginning) into ``facts``."""
 
     def __init__(self, start: dict[tuple[str, int], int] | None = None,
-                 topics: tuple[Topic, ...] = OBSERVED_TOPICS, codec: AvroCodec | None = None):
+                 topics: tuple[Topic, ...] | None = None, codec: AvroCodec | None = None):
         self.facts = Facts()
         self.undecodable: Counter = Counter()
         """topic -> messages that did not decode (garbage produced on purpose, for example)."""
         self.codec = codec or AvroCodec(auto_register=False)
         self._client = consumer(f"opengym-demo-collector-{uuid.uuid4()}")
+        topics = topics if topics is not None else observed_topics()
         self._topics = topics
         metadata = self._client.list_topics(timeout=10).topics
         missing = [topic_name(t) for t in topics if topic_name(t) not in metadata]

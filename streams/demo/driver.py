@@ -17,7 +17,8 @@ from streams.demo.workload import (WorkloadPlan, booking_event, check_in_event, 
                                    schedule_events)
 from streams.event import Event, now_ms
 from streams.kafka import producer as make_producer
-from topics import topic_for_event, topic_name
+from streams.system import load
+from streams.topic import topic_name
 
 
 def driver_producer() -> Producer:
@@ -108,7 +109,7 @@ class Driver:
 
     def send(self, event: Event, payload: bytes | None = None) -> None:
         """Produce one event on the topic that carries it, keyed by its correlation id."""
-        name = topic_name(topic_for_event(event.avro_name))
+        name = topic_name(load().topic_for_event(event.avro_name))
         value = payload if payload is not None else self.codec.encode(event, name)
         while True:
             try:

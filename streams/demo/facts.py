@@ -8,7 +8,19 @@ from typing import Iterable
 from streams.event import Event
 
 TERMINAL_TYPES = ("ReservationConfirmed", "ReservationRejected")
-DOWNSTREAM_TYPES = ("BillingLineRecorded", "AttendancePending", "NotificationSent")
+
+
+def downstream_types(exclude_owners: Iterable[str] = ()) -> tuple[str, ...]:
+    """The fact that starts each downstream process of the system's catalog, in catalog order (without
+    those of the components in ``exclude_owners``)."""
+    from streams.system import load
+
+    return tuple(proc.start for bt in load().catalog.transactions for proc in bt.downstream
+                 if proc.owner not in exclude_owners)
+
+
+DOWNSTREAM_TYPES = downstream_types()
+"""What the demo expects of every confirmed booking, derived from the catalog's downstream processes."""
 SETTLEMENT_OUTCOME_TYPES = ("SettlementConfirmed", "SettlementEscalated")
 
 

@@ -13,7 +13,7 @@ from typing import Callable, TextIO
 
 from streams.demo.collector import FactCollector, end_offsets
 from streams.demo.driver import Driver, DriverTimeout
-from streams.demo.facts import DOWNSTREAM_TYPES
+from streams.demo.facts import downstream_types
 from streams.demo.invariants import Expectations, check_invariants
 from streams.demo.summary import Summary, render, summarize
 from streams.demo.supervisor import COMPONENTS, OBSERVER, Supervisor, observer_status
@@ -49,9 +49,7 @@ class Faults:
 
     @property
     def expected_downstream(self) -> tuple[str, ...]:
-        if self.pause_notifications:
-            return tuple(t for t in DOWNSTREAM_TYPES if t != "NotificationSent")
-        return DOWNSTREAM_TYPES
+        return downstream_types(exclude_owners=("notifications",) if self.pause_notifications else ())
 
 
 @dataclass(frozen=True)
@@ -105,11 +103,12 @@ def _port_free(port: int) -> bool:
 
 def metrics_env(components: tuple[str, ...], enabled: bool, say: Callable[[str], None]) -> dict[str, dict[str, str]]:
     """Each worker on its own metrics port; 0 (disabled) when off or when the port is taken."""
-    from monitoring.metrics import METRIC_PORTS
+    from streams.system import load
 
+    system = load()
     per = {}
     for component in components:
-        port = METRIC_PORTS.get(component, 0) if enabled else 0
+        port = system.component(component).metrics_port if enabled else 0
         if port and not _port_free(port):
             say(f"metrics port {port} of {component} is taken; its /metrics stays off")
             port = 0

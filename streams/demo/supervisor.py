@@ -11,11 +11,12 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-COMPONENTS = ("reservation", "entitlement", "tenant-billing", "attendance", "notifications",
-              "platform-billing", "finance")
-"""The seven OpenGym components, each a Faust app of its own."""
+from streams.system import load
 
-OBSERVER = "correlation"
+COMPONENTS = tuple(c.name for c in load().workers)
+"""The system's components (from its registry), each a Faust app of its own; the observer apart."""
+
+OBSERVER = load().observer.name
 
 RECOVERED = "Worker ready"
 """Faust's recovery service logs this once the tables are restored and the streams have been
@@ -28,7 +29,7 @@ REJOINED = "Joined group"
 
 
 def group_id(component: str, topic_prefix: str) -> str:
-    """The consumer group of a component's Faust app: its app id (see ``streams.app.make_app``)."""
+    """The consumer group of a component's Faust app: its app id (see ``streams.runtime.make_app``)."""
     return f"{topic_prefix}opengym-{component}"
 
 
@@ -68,21 +69,25 @@ def observer_available(env: dict[str, str] | None = None) -> bool:
 
 
 def observer_status(env: dict[str, str] | None = None, timeout: float = 60.0) -> tuple[bool, str]:
-    """Whether the correlation observer exists in this checkout and imports (checked in a child
-    process, as its worker would import it); with the reason when it does not."""
+    """Whether the system's observer exists and builds (checked in a child process, as its worker would
+    import it); with the reason when it does not."""
     import importlib.util
 
-    if importlib.util.find_spec("agents.correlation") is None:
-        return False, "agents.correlation is not in this checkout"
+    spec = load().observer
+    if spec is None:
+        return False, "the system declares no observer"
+    module = spec.module
+    if importlib.util.find_spec(module) is None:
+        return False, f"{module} is not installed"
     try:
-        check = subprocess.run([sys.executable, "-c", "import agents.correlation"], capture_output=True,
+        check = subprocess.run([sys.executable, "-c", f"import {module}; {module}.build()"], capture_output=True,
                                text=True, timeout=timeout, env={**os.environ, **(env or {})})
     except subprocess.TimeoutExpired:
-        return False, f"importing agents.correlation took over {timeout:.0f}s"
+        return False, f"building {module} took over {timeout:.0f}s"
     if check.returncode != 0:
         last = (check.stderr.strip().splitlines() or ["?"])[-1]
-        return False, f"agents.correlation does not import: {last}"
-    return True, "agents.correlation imports"
+        return False, f"{module} does not build: {last}"
+    return True, f"{module} builds"
 
 
 def log_tail(path: Path, lines: int = 15) -> str:

@@ -1,323 +1,242 @@
-"""The runtime around every agent, driven by agent.test_context(): dead letters, dedupe, ticks."""
+"""The runtime around every agent, through the real Faust agents (``agent.test_context()``, Avro on a mock
+registry): admission, dead letters, dedupe, ticks, repartitioning."""
 
 from __future__ import annotations
 
-import asyncio
-
 import pytest
-from confluent_kafka.schema_registry import SchemaRegistryClient
 
+import agents.entitlement as entitlement
+import agents.notifications as notifications
+import agents.reservation as reservation
 import topics
-from streams.codec import AvroCodec
-from streams.models import (BookClassRequested, ClockTicked, InstrumentConsumed, ReservationConfirmed,
-                            ScheduleClassRequested, SeatHeld, SeatHoldRequested)
-from streams.app import partition_of
-from topics import topic_name
+from monitoring.metrics import DUPLICATES, IGNORED
+from streams.component import Agent, Component
+from streams.models import (BookClassRequested, InstrumentConsumed, InstrumentConsumeRequested, InstrumentGrantRequested,
+                            ReservationConfirmed, ScheduleClassRequested, SeatHeld, SeatHoldRequested)
+from streams.tables import partition_of
+from streams.testing import Scenario
 
-
-class Recorder:
-    """Stands in for Kafka: what the component published, decoded, per topic."""
-
-    def __init__(self, codec: AvroCodec):
-        self.codec = codec
-        self.sent: list[tuple[str, bytes, object]] = []
-
-    async def __call__(self, topic: str, key: bytes, value: bytes, partition):
-        self.sent.append((topic, key, self.codec.decode(value)))
-
-    def of_type(self, name: str) -> list:
-        return [event for _, _, event in self.sent if event.type_name == name]
+T0 = 1_000_000
 
 
 @pytest.fixture
-def codec():
-    return AvroCodec(registry=SchemaRegistryClient.new_client({"url": "mock://components-agent-tests"}))
+def booking_agents(monkeypatch):
+    monkeypatch.setenv("OPENGYM_BOOKING_TIMEOUT_MS", "5000")
+    with Scenario(reservation.build(), now=T0, tier="agent", follow=True) as scenario:
+        yield scenario
+        assert_no_handler_errors(scenario)
 
 
-@pytest.fixture
-def reservation(codec):
-    import agents.reservation as component
-
-    recorder = Recorder(codec)
-    component.rt.codec = codec
-    component.rt.sink = recorder
-    component.bookings.data.clear()
-    component.classes.data.clear()
-    yield component, recorder
-    assert_no_handler_errors(recorder)
-
-
-def assert_no_handler_errors(recorder):
-    crashed = [d.reason for d in recorder.of_type("DeadLetter") if d.error_kind == "HANDLER_ERROR"]
+def assert_no_handler_errors(scenario):
+    crashed = [d.reason for d in scenario.dead_letters() if d.error_kind == "HANDLER_ERROR"]
     assert crashed == [], f"handlers raised: {crashed}"
 
 
-def encode(codec, event, topic=None) -> bytes:
-    topic = topic or topics.topic_for_event(event.avro_name)
-    return codec.encode(event, topic_name(topic))
+def book(booking_id="b1", class_id="c1", **fields):
+    return BookClassRequested.new(correlation_id=booking_id, booking_id=booking_id, member_id="m1",
+                                  class_id=class_id, occurred_at=T0, **fields)
 
 
-def run(coro):
-    return asyncio.run(coro)
+def schedule(class_id="c1", capacity=1):
+    return ScheduleClassRequested.new(correlation_id=class_id, class_id=class_id, gym_id="gym-a", capacity=capacity,
+                                      starts_at=T0 + 3_600_000, occurred_at=T0)
 
 
-def test_booking_request_holds_a_seat_then_asks_entitlement(reservation, codec):
-    component, recorder = reservation
-    book = BookClassRequested.new(correlation_id="b1", booking_id="b1", member_id="m1", class_id="c1")
-
-    async def scenario():
-        async with component.rt.agents["orchestrate"].test_context() as agent:
-            await agent.put(encode(codec, book), key=b"b1")
-    run(scenario())
-    holds = recorder.of_type("SeatHoldRequested")
-    assert [h.booking_id for h in holds] == ["b1"]
-    assert recorder.sent[0][0] == topic_name(topics.RESERVATION_SEATS) and recorder.sent[0][1] == b"c1"
+def test_a_booking_request_holds_a_seat_then_asks_entitlement(booking_agents):
+    booking_agents.given(schedule())
+    booking_agents.when(book())
+    booking_agents.expect(("opengym.reservation.seats", "SeatHoldRequested"),
+                          ("opengym.reservation.seat-replies", "SeatHeld"),
+                          ("opengym.entitlement.requests", "InstrumentConsumeRequested", {"gym_id": "gym-a"}))
+    assert booking_agents.last[0].key == "c1", "the hold is repartitioned by class"
 
 
-def schedule(class_id="c1", capacity=1, gym="gym-a", starts_at=2_000_000):
-    return ScheduleClassRequested.new(correlation_id=class_id, class_id=class_id, gym_id=gym, capacity=capacity,
-                                      starts_at=starts_at)
+def test_garbage_bytes_are_dead_lettered_and_the_stream_goes_on(booking_agents):
+    booking_agents.given(schedule())
+    out = booking_agents.when(book("junk"), value=b"\x00not avro at all", key=b"junk")
+    out += booking_agents.when(book("plain"), value=b"plain garbage", key=None)
+    assert [(p.event.error_kind, p.event.component) for p in out] == [("UNKNOWN_SCHEMA_ID", "reservation"),
+                                                                       ("NOT_FRAMED", "reservation")]
+    assert out[1].event.payload == b"plain garbage" and out[0].event.key == b"junk"
+    assert {p.topic for p in out} == {"opengym.reservation.dlq"}
+    assert [p.type for p in booking_agents.when(book("b2"))][0] == "SeatHoldRequested"
 
 
-def test_garbage_bytes_are_dead_lettered_and_the_stream_goes_on(reservation, codec):
-    component, recorder = reservation
-    book = BookClassRequested.new(correlation_id="b2", booking_id="b2", member_id="m1", class_id="c1")
-
-    async def scenario():
-        async with component.rt.agents["orchestrate"].test_context() as agent:
-            await agent.put(b"\x00not avro at all", key=b"junk")
-            await agent.put(b"plain garbage", key=None)
-            await agent.put(encode(codec, book), key=b"b2")
-    run(scenario())
-    letters = recorder.of_type("DeadLetter")
-    assert [(d.error_kind, d.component) for d in letters] == [("UNKNOWN_SCHEMA_ID", "reservation"),
-                                                             ("NOT_FRAMED", "reservation")]
-    assert letters[1].payload == b"plain garbage" and letters[0].key == b"junk"
-    assert all(topic == topic_name(topics.DEAD_LETTERS["reservation"]) for topic, _, e in recorder.sent
-               if e.type_name == "DeadLetter")
-    assert [h.booking_id for h in recorder.of_type("SeatHoldRequested")] == ["b2"]
+def test_contract_violations_are_dead_lettered_with_the_reason(booking_agents):
+    wrong_correlation = BookClassRequested.new(correlation_id="other", booking_id="b3", member_id="m1",
+                                               class_id="c1", occurred_at=T0)
+    out = booking_agents.when(wrong_correlation)
+    out += booking_agents.when(schedule(capacity=0))
+    out += booking_agents.when(ReservationConfirmed.new(correlation_id="b4", booking_id="b4", member_id="m1",
+                                                        class_id="c1", occurred_at=T0),
+                               on=topics.RESERVATION_COMMANDS)
+    assert [p.event.error_kind for p in out] == ["CONTRACT_VIOLATION"] * 3
+    assert "correlation_id 'other' must equal booking_id 'b3'" in out[0].event.reason
+    assert "capacity must be > 0" in out[1].event.reason
+    assert "ReservationConfirmed does not belong on opengym.reservation.commands" in out[2].event.reason
 
 
-def test_contract_violations_are_dead_lettered_with_the_reason(reservation, codec):
-    component, recorder = reservation
-    wrong_key = BookClassRequested.new(correlation_id="other", booking_id="b3", member_id="m1", class_id="c1")
-    no_seats = schedule(capacity=0)
-    foreign = ReservationConfirmed.new(correlation_id="b4", booking_id="b4", member_id="m1", class_id="c1")
-
-    async def scenario():
-        async with component.rt.agents["orchestrate"].test_context() as agent:
-            await agent.put(encode(codec, wrong_key), key=b"other")
-            await agent.put(encode(codec, no_seats), key=b"c1")
-            await agent.put(encode(codec, foreign), key=b"b4")
-    run(scenario())
-    letters = recorder.of_type("DeadLetter")
-    assert [d.error_kind for d in letters] == ["CONTRACT_VIOLATION"] * 3
-    assert "correlation_id 'other' must equal booking_id 'b3'" in letters[0].reason
-    assert "capacity must be > 0" in letters[1].reason
-    assert "ReservationConfirmed does not belong on" in letters[2].reason
-    assert len(recorder.sent) == 3
+@pytest.mark.parametrize("key, occurred_at, reason", [
+    (None, T0, "the record has no key"),
+    (b"somebody-else", T0, "the record key 'somebody-else' is not the event's correlation_id 'b5'"),
+    (b"b5", T0 + 100 * 365 * 86_400_000, "ahead of the record's timestamp"),
+    (b"b5", -1, "before 1970"),
+])
+def test_a_broken_envelope_is_dead_lettered_where_it_enters(booking_agents, key, occurred_at, reason):
+    event = book("b5").model_copy(update={"occurred_at": occurred_at})
+    out = booking_agents.when(event, key=key, timestamp_ms=T0)
+    assert [(p.type, p.event.error_kind) for p in out] == [("DeadLetter", "CONTRACT_VIOLATION")]
+    assert reason in out[0].event.reason
 
 
-def test_a_redelivered_request_is_handled_once(reservation, codec):
-    component, recorder = reservation
-    book = BookClassRequested.new(correlation_id="b5", booking_id="b5", member_id="m1", class_id="c1")
-
-    async def scenario():
-        async with component.rt.agents["orchestrate"].test_context() as agent:
-            await agent.put(encode(codec, book), key=b"b5")
-            await agent.put(encode(codec, book), key=b"b5")
-    run(scenario())
-    assert len(recorder.of_type("SeatHoldRequested")) == 1
-
-
-def test_seat_keeper_never_overbooks_a_class(reservation, codec):
-    component, recorder = reservation
-    holds = [SeatHoldRequested.new(correlation_id=f"b{i}", booking_id=f"b{i}", member_id="m", class_id="c1")
-             for i in range(3)]
-
-    async def scenario():
-        async with component.rt.agents["keep_seats"].test_context() as agent:
-            await agent.put(encode(codec, schedule(capacity=2)), key=b"c1")
-            for hold in holds:
-                await agent.put(encode(codec, hold, topics.RESERVATION_SEATS), key=b"c1")
-    run(scenario())
-    assert [e.booking_id for e in recorder.of_type("SeatHeld")] == ["b0", "b1"]
-    assert [(e.booking_id, e.reason.value) for e in recorder.of_type("SeatRefused")] == [("b2", "CLASS_FULL")]
-    assert len(recorder.of_type("ClassScheduled")) == 1
-
-
-def test_a_tick_past_the_deadline_rejects_and_a_late_consume_is_released(reservation, codec):
-    component, recorder = reservation
-    book = BookClassRequested.new(correlation_id="b6", booking_id="b6", member_id="m1", class_id="c1",
-                                  occurred_at=1_000_000)
-    held = SeatHeld.new(caused_by=book, booking_id="b6", class_id="c1", gym_id="gym-a", starts_at=2_000_000)
-    partition = partition_of("b6")
-    early = ClockTicked.new(correlation_id="clock", now=1_000_000 + component.config.timeout_ms - 1,
-                            component="reservation")
-    late = ClockTicked.new(correlation_id="clock", now=1_000_000 + component.config.timeout_ms,
-                           component="reservation")
-    consumed = InstrumentConsumed.new(correlation_id="b6", booking_id="b6", member_id="m1", instrument_id="pack-1",
-                                      instrument_kind="CLASS_PACK", home_gym_id="gym-b", credits_remaining=3)
-
-    async def scenario():
-        async with component.rt.agents["orchestrate"].test_context() as agent:
-            await agent.put(encode(codec, book), key=b"b6", partition=partition)
-            await agent.put(encode(codec, held, topics.RESERVATION_SEAT_REPLIES), key=b"b6", partition=partition)
-            await agent.put(encode(codec, early, topics.RESERVATION_COMMANDS), key=b"clock", partition=partition)
-            assert recorder.of_type("ReservationRejected") == []
-            await agent.put(encode(codec, late, topics.RESERVATION_COMMANDS), key=b"clock",
-                            partition=(partition + 1) % topics.PARTITIONS)
-            assert recorder.of_type("ReservationRejected") == [], "a tick only expires its own partition's bookings"
-            await agent.put(encode(codec, late, topics.RESERVATION_COMMANDS), key=b"clock", partition=partition)
-            await agent.put(encode(codec, consumed), key=b"b6", partition=partition)
-    run(scenario())
-    rejected = recorder.of_type("ReservationRejected")
-    assert [(r.booking_id, r.reason.value) for r in rejected] == [("b6", "ENTITLEMENT_TIMEOUT")]
-    assert [r.booking_id for r in recorder.of_type("SeatReleaseRequested")] == ["b6"]
-    releases = recorder.of_type("InstrumentReleaseRequested")
-    assert [(r.instrument_id, r.reason.value) for r in releases] == [("pack-1", "LATE_CONSUME")]
-    assert recorder.of_type("ReservationConfirmed") == []
-
-
-def test_a_tick_visits_only_the_bookings_still_waiting_not_the_finished_ones(reservation, codec):
-    component, recorder = reservation
-    waiting, finished = "b-waiting", "b-finished"
-    book_waiting = BookClassRequested.new(correlation_id=waiting, booking_id=waiting, member_id="m1", class_id="c1")
-    book_finished = BookClassRequested.new(correlation_id=finished, booking_id=finished, member_id="m1",
-                                           class_id="c1")
-    held = SeatHeld.new(caused_by=book_finished, booking_id=finished, class_id="c1", gym_id="gym-a",
-                        starts_at=2_000_000)
-    consumed = InstrumentConsumed.new(correlation_id=finished, booking_id=finished, member_id="m1",
-                                      instrument_id="pack-1", instrument_kind="CLASS_PACK", home_gym_id="gym-b",
-                                      credits_remaining=3)
-    seen = {}
-
-    async def scenario():
-        async with component.rt.agents["orchestrate"].test_context() as agent:
-            for event, topic in ((book_waiting, None), (book_finished, None),
-                                 (held, topics.RESERVATION_SEAT_REPLIES), (consumed, None)):
-                await agent.put(encode(codec, event, topic), key=event.correlation_id.encode(),
-                                partition=partition_of(event.correlation_id))
-            far = 10**13
-            seen["due"], seen["all"], seen["not yet"] = (
-                {key for p in range(topics.PARTITIONS) for key, _ in component.rt.due(component.bookings, p, *now)}
-                for now in ((far,), (), (1_000_000,)))
-    run(scenario())
-    assert [c.booking_id for c in recorder.of_type("ReservationConfirmed")] == [finished]
-    assert seen["all"] == {waiting, finished}, "the table keeps finished bookings (for dedupe)"
-    assert seen["due"] == {waiting}, "a tick visits only the booking still waiting for its seat"
-    assert seen["not yet"] == set(), "nor that one before its seat wait runs out"
-
-
-def test_notifications_sends_once_per_booking_when_confirmations_arrive_twice(codec):
-    import agents.notifications as component
-
-    recorder = Recorder(codec)
-    component.rt.codec, component.rt.sink = codec, recorder
-    first = ReservationConfirmed.new(correlation_id="b7", booking_id="b7", member_id="m1", class_id="c1")
-    replayed_copy = first.model_copy(update={"event_id": "another-id-same-booking"})
-
-    async def scenario():
-        async with component.rt.agents["notify"].test_context() as agent:
-            for event in (first, first, replayed_copy):
-                await agent.put(encode(codec, event), key=b"b7")
-    run(scenario())
-    assert [n.booking_id for n in recorder.of_type("NotificationSent")] == ["b7"]
-    assert_no_handler_errors(recorder)
-
-
-def test_entitlement_holds_a_delayed_reply_until_a_tick_releases_it(codec, monkeypatch):
-    import agents.entitlement as component
-    from agents.entitlement.logic import EntitlementConfig
-    from streams.models import InstrumentConsumeRequested, InstrumentGrantRequested
-
-    recorder = Recorder(codec)
-    component.rt.codec, component.rt.sink = codec, recorder
-    monkeypatch.setattr(component, "config", EntitlementConfig(delay_share=1.0, delay_ms=500))
-    grant = InstrumentGrantRequested.new(correlation_id="m9", instrument_id="pack-9", member_id="m9",
-                                         home_gym_id="gym-b", kind="CLASS_PACK", credits=2)
-    consume = InstrumentConsumeRequested.new(correlation_id="b9", booking_id="b9", member_id="m9", class_id="c1",
-                                             gym_id="gym-a", class_starts_at=2_000_000)
-    partition = partition_of("m9")
-
-    def tick(now):
-        return encode(codec, ClockTicked.new(correlation_id="clock", now=now, component="entitlement"),
-                      topics.ENTITLEMENT_MEMBERS)
-
-    async def scenario():
-        async with component.rt.agents["keep_instruments"].test_context() as agent:
-            await agent.put(encode(codec, grant), key=b"m9", partition=partition)
-            await agent.put(encode(codec, consume), key=b"m9", partition=partition)
-            assert recorder.of_type("InstrumentConsumed") == []
-            await agent.put(tick(component.rt.now() - 60_000), key=b"clock", partition=partition)
-            assert recorder.of_type("InstrumentConsumed") == []
-            await agent.put(tick(component.rt.now() + 60_000), key=b"clock", partition=partition)
-    run(scenario())
-    assert [(c.booking_id, c.credits_remaining) for c in recorder.of_type("InstrumentConsumed")] == [("b9", 1)]
-    assert_no_handler_errors(recorder)
-
-
-def test_entitlement_requests_are_repartitioned_by_member_and_bad_ones_dead_lettered(codec):
-    import agents.entitlement as component
-    from streams.models import InstrumentConsumeRequested, InstrumentGrantRequested
-
-    recorder = Recorder(codec)
-    component.rt.codec, component.rt.sink = codec, recorder
-    consume = InstrumentConsumeRequested.new(correlation_id="b10", booking_id="b10", member_id="m10", class_id="c1",
-                                             gym_id="gym-a", class_starts_at=2_000_000)
-    empty_pack = InstrumentGrantRequested.new(correlation_id="m10", instrument_id="pack-0", member_id="m10",
-                                              home_gym_id="gym-b", kind="CLASS_PACK", credits=0)
-
-    async def scenario():
-        async with component.rt.agents["route_requests"].test_context() as agent:
-            await agent.put(encode(codec, consume), key=b"b10")
-            await agent.put(encode(codec, empty_pack), key=b"m10")
-    run(scenario())
-    forwarded = [(topic, key, event.type_name) for topic, key, event in recorder.sent if event.type_name != "DeadLetter"]
-    assert forwarded == [(topic_name(topics.ENTITLEMENT_MEMBERS), b"m10", "InstrumentConsumeRequested")]
-    assert [(d.error_kind, "credits > 0" in d.reason) for d in recorder.of_type("DeadLetter")] == \
-        [("CONTRACT_VIOLATION", True)]
-
-
-def test_an_event_that_makes_the_handler_raise_is_dead_lettered_and_the_next_one_handled(reservation, codec,
-                                                                                         monkeypatch):
-    component, recorder = reservation
-    from agents.reservation import orchestration
-
-    real = orchestration.on_event
-
-    def fragile(state, event, **kwargs):
-        if event.type_name == "BookClassRequested" and event.booking_id == "poison":
-            raise ValueError("cannot handle this one")
-        return real(state, event, **kwargs)
-
-    monkeypatch.setattr(orchestration, "on_event", fragile)
-    poison = BookClassRequested.new(correlation_id="poison", booking_id="poison", member_id="m1", class_id="c1")
-    fine = BookClassRequested.new(correlation_id="b11", booking_id="b11", member_id="m1", class_id="c1")
-
-    async def scenario():
-        async with component.rt.agents["orchestrate"].test_context() as agent:
-            await agent.put(encode(codec, poison), key=b"poison")
-            await agent.put(encode(codec, fine), key=b"b11")
-    run(scenario())
-    letters = recorder.of_type("DeadLetter")
-    assert [(d.error_kind, d.correlation_id) for d in letters] == [("HANDLER_ERROR", "poison")]
-    assert "ValueError: cannot handle this one" in letters[0].reason
-    recorder.sent = [s for s in recorder.sent if s[2].type_name != "DeadLetter"]  # expected here, not a failure
-    assert [h.booking_id for h in recorder.of_type("SeatHoldRequested")] == ["b11"]
-
-
-def test_a_reply_for_a_booking_never_started_is_ignored_but_counted(reservation, codec):
-    from monitoring.metrics import OUTCOMES
-
-    component, recorder = reservation
-    counter = OUTCOMES.labels("reservation", "ignored:InstrumentConsumed")
+def test_a_redelivered_request_is_handled_once(booking_agents):
+    request = book("b5")
+    booking_agents.given(schedule())
+    counter = DUPLICATES.labels("reservation", "BookClassRequested")
     before = counter._value.get()
-    stray = InstrumentConsumed.new(correlation_id="never", booking_id="never", member_id="m1", instrument_id="p",
-                                   instrument_kind="CLASS_PACK", home_gym_id="gym-b", credits_remaining=1)
+    booking_agents.given(request, request)
+    assert len(booking_agents.of_type("SeatHoldRequested")) == 1 and counter._value.get() == before + 1
 
-    async def scenario():
-        async with component.rt.agents["orchestrate"].test_context() as agent:
-            await agent.put(encode(codec, stray), key=b"never")
-    run(scenario())
-    assert recorder.sent == [] and counter._value.get() == before + 1
+
+def test_an_event_id_reused_with_other_content_is_dead_lettered_as_a_conflict_and_not_processed(booking_agents):
+    booking_agents.given(schedule(), schedule("c2"))
+    first = book("b6")
+    forged = first.model_copy(update={"class_id": "c2"})
+    booking_agents.given(first)
+    out = booking_agents.when(forged)
+    assert [(p.type, p.event.error_kind) for p in out] == [("DeadLetter", "DUPLICATE_CONFLICT")]
+    assert [h.class_id for h in booking_agents.of_type("SeatHoldRequested")] == ["c1"]
+
+
+def test_a_huge_record_becomes_a_bounded_dead_letter(booking_agents):
+    huge = b"\x00" + b"x" * 1_000_000
+    (letter,) = [p.event for p in booking_agents.when(book("b7"), value=huge, key=b"b7")]
+    assert letter.payload_size == len(huge) and letter.payload_truncated
+    assert len(letter.payload) == 64 * 1024 and len(letter.payload_sha256) == 64
+
+
+def test_seat_keeper_never_overbooks_a_class(booking_agents):
+    booking_agents.given(schedule(capacity=2))
+    for i in range(3):
+        booking_agents.given(SeatHoldRequested.new(correlation_id=f"h{i}", booking_id=f"h{i}", member_id="m",
+                                                   class_id="c1", occurred_at=T0))
+    assert [e.booking_id for e in booking_agents.of_type("SeatHeld")] == ["h0", "h1"]
+    assert [(e.booking_id, e.reason.value) for e in booking_agents.of_type("SeatRefused")] == [("h2", "CLASS_FULL")]
+    assert len(booking_agents.of_type("ClassScheduled")) == 1
+
+
+def test_a_tick_past_the_deadline_rejects_only_its_partitions_bookings_and_a_late_consume_is_released(monkeypatch):
+    monkeypatch.setenv("OPENGYM_BOOKING_TIMEOUT_MS", "5000")
+    with Scenario(reservation.build(), now=T0, tier="agent") as saga:
+        hold = saga.when(book("b6"))[0].event
+        saga.when(SeatHeld.new(caused_by=hold, booking_id="b6", class_id="c1", gym_id="gym-a", starts_at=T0 + 10**6,
+                               occurred_at=T0))
+        from streams.models import ClockTicked
+
+        home = partition_of("b6")
+        late = ClockTicked.new(correlation_id="clock", now=T0 + 5000, component="reservation", occurred_at=T0 + 5000)
+        saga.when(late, on=topics.RESERVATION_COMMANDS, partition=(home + 1) % topics.PARTITIONS)
+        saga.expect_nothing()
+        saga.when(late, on=topics.RESERVATION_COMMANDS, partition=home)
+        saga.expect(("opengym.reservation.events", "ReservationRejected", {"reason": "ENTITLEMENT_TIMEOUT"}),
+                    ("opengym.reservation.seats", "SeatReleaseRequested"))
+        saga.when(InstrumentConsumed.new(correlation_id="b6", booking_id="b6", member_id="m1", instrument_id="pack-1",
+                                         instrument_kind="CLASS_PACK", home_gym_id="gym-b", credits_remaining=3,
+                                         occurred_at=T0 + 6000))
+        saga.expect(("opengym.entitlement.requests", "InstrumentReleaseRequested", {"reason": "LATE_CONSUME"}))
+
+
+def test_a_tick_visits_only_the_bookings_still_waiting_not_the_finished_ones():
+    with Scenario(reservation.build(), now=T0, tier="agent") as saga:
+        saga.given(book("b-waiting"))  # its seat keeper has not answered: it waits (for its seat backstop)
+        hold = saga.when(book("b-finished"))[0].event
+        ask = saga.when(SeatHeld.new(caused_by=hold, booking_id="b-finished", class_id="c1", gym_id="gym-a",
+                                     starts_at=T0 + 10**6, occurred_at=T0))[0].event
+        saga.when(InstrumentConsumed.new(caused_by=ask, booking_id="b-finished", member_id="m1", instrument_id="p1",
+                                         instrument_kind="CLASS_PACK", home_gym_id="gym-b", credits_remaining=3,
+                                         occurred_at=T0 + 10))
+        saga.expect(("opengym.reservation.events", "ReservationConfirmed"))
+        runtime = saga.component.runtime
+        table = runtime.tables["bookings"]
+
+        def due(now):
+            return {key for p in range(topics.PARTITIONS) for key in runtime.due(table, p, now)}
+
+        assert set(table.keys()) == {"b-waiting", "b-finished"}, "the table keeps finished bookings (for dedupe)"
+        assert due(10**13) == {"b-waiting"}, "a tick visits only the booking still waiting for its seat"
+        assert due(T0 + 1) == set(), "nor that one before its seat wait runs out"
+
+
+def test_notifications_sends_once_per_booking_when_confirmations_arrive_twice():
+    first = ReservationConfirmed.new(correlation_id="b7", booking_id="b7", member_id="m1", class_id="c1", occurred_at=T0)
+    with Scenario(notifications.build(), now=T0, tier="agent") as notify:
+        notify.given(first, first, first.model_copy(update={"event_id": "another-id-same-booking"}))
+        assert [n.booking_id for n in notify.of_type("NotificationSent")] == ["b7"]
+        assert_no_handler_errors(notify)
+
+
+def test_entitlement_holds_a_delayed_reply_until_a_tick_releases_it(monkeypatch):
+    monkeypatch.setenv("OPENGYM_ENTITLEMENT_DELAY_SHARE", "1.0")
+    monkeypatch.setenv("OPENGYM_ENTITLEMENT_DELAY_MS", "500")
+    with Scenario(entitlement.build(), now=T0, tier="agent", follow=True) as responder:
+        responder.given(InstrumentGrantRequested.new(correlation_id="m9", instrument_id="pack-9", member_id="m9",
+                                                     home_gym_id="gym-b", kind="CLASS_PACK", credits=2, occurred_at=T0),
+                        InstrumentConsumeRequested.new(correlation_id="b9", booking_id="b9", member_id="m9",
+                                                       class_id="c1", gym_id="gym-a", class_starts_at=2_000_000,
+                                                       occurred_at=T0))
+        assert responder.of_type("InstrumentConsumed") == []
+        responder.when_time_passes(499)
+        responder.expect_nothing()
+        responder.when_time_passes(1)
+        assert [(c.booking_id, c.credits_remaining) for c in responder.of_type("InstrumentConsumed")] == [("b9", 1)]
+        assert_no_handler_errors(responder)
+
+
+def test_entitlement_requests_are_repartitioned_by_member_and_bad_ones_dead_lettered():
+    with Scenario(entitlement.build(), now=T0, tier="agent") as responder:
+        out = responder.when(InstrumentConsumeRequested.new(correlation_id="b10", booking_id="b10", member_id="m10",
+                                                            class_id="c1", gym_id="gym-a", class_starts_at=2_000_000,
+                                                            occurred_at=T0))
+        assert [(p.topic, p.key, p.type) for p in out] == [("opengym.entitlement.members", "m10",
+                                                            "InstrumentConsumeRequested")]
+        out = responder.when(InstrumentGrantRequested.new(correlation_id="m10", instrument_id="pack-0",
+                                                          member_id="m10", home_gym_id="gym-b", kind="CLASS_PACK",
+                                                          credits=0, occurred_at=T0))
+        assert [(p.event.error_kind, "credits > 0" in p.event.reason) for p in out] == [("CONTRACT_VIOLATION", True)]
+
+
+def test_an_event_that_makes_the_handler_raise_is_dead_lettered_and_the_next_one_handled():
+    def fragile(state, event, now):
+        if event.booking_id == "poison":
+            raise ValueError("cannot handle this one")
+        return {"seen": True}, []
+
+    component = Component("reservation", topics=topics.CATALOG, agents=(
+        Agent("fragile", reads=(topics.RESERVATION_COMMANDS,), table="t", handlers={"BookClassRequested": fragile}),))
+    with Scenario(component, now=T0, tier="agent") as scenario:
+        out = scenario.when(book("poison"))
+        assert [(p.event.error_kind, p.event.correlation_id) for p in out] == [("HANDLER_ERROR", "poison")]
+        assert "ValueError: cannot handle this one" in out[0].event.reason
+        scenario.when(book("fine"))
+        assert scenario.state("t", "fine") == {"seen": True}
+
+
+def test_a_reply_for_a_booking_never_started_is_ignored_but_counted(booking_agents):
+    counter = IGNORED.labels("reservation", "InstrumentConsumed", "no BookingOrchestration here")
+    before = counter._value.get()
+    booking_agents.when(InstrumentConsumed.new(correlation_id="never", booking_id="never", member_id="m1",
+                                               instrument_id="p", instrument_kind="CLASS_PACK", home_gym_id="gym-b",
+                                               credits_remaining=1, occurred_at=T0))
+    booking_agents.expect_nothing()
+    assert counter._value.get() == before + 1
+
+
+def test_a_type_the_topic_carries_but_the_agent_does_not_handle_is_ignored_and_counted(booking_agents):
+    from streams.models import InstrumentGranted
+
+    counter = IGNORED.labels("reservation", "InstrumentGranted", "not handled by orchestrate")
+    before = counter._value.get()
+    booking_agents.when(InstrumentGranted.new(correlation_id="m1", instrument_id="p", member_id="m1",
+                                              home_gym_id="gym-b", kind="CLASS_PACK", credits=1, occurred_at=T0))
+    booking_agents.expect_nothing()
+    assert counter._value.get() == before + 1

@@ -13,7 +13,7 @@ import pytest
 from confluent_kafka import KafkaException, TopicPartition
 
 import topics
-from streams.app import partition_of
+from streams.tables import partition_of
 from streams.codec import AvroCodec, DecodeError
 from streams.event import now_ms
 from streams.kafka import consumer, producer

@@ -21,8 +21,8 @@ import pytest
 from confluent_kafka import TopicPartition
 
 import topics
-from agents.correlation import observed_topics
-from agents.catalog import build
+from agents.system import SYSTEM
+from streams.observe import observed_topics as observed_topics_of
 from streams.bench import facts
 from streams.codec import AvroCodec
 from streams.event import now_ms
@@ -46,12 +46,21 @@ WORKER_ENV = {
     # The worker's own wall-clock ticks are harmless (facts are dated a day ahead) but would keep the
     # clock topic moving while the test waits for the observer to catch up with it.
     "OPENGYM_TICK_INTERVAL": "3600",
+    # The facts are dated a day ahead of the broker's timestamps; the envelope check allows an hour.
+    "OPENGYM_MAX_CLOCK_SKEW_MS": str(2 * 24 * 3_600_000),
 }
 
 FAULTS_A = {facts.NESTED_TIMEOUT: 5, facts.LATE_REPLY: 3, facts.NOTIFICATION_NEVER_STARTED: 5,
             facts.SETTLEMENT_STALLED: 4, facts.ORPHAN_REPLY: 2, facts.DENIED: 6, facts.PAYMENT_FAILED: 3}
 FAULTS_B = {facts.NESTED_TIMEOUT: 3, facts.ATTENDANCE_NEVER_COMPLETED: 4, facts.SETTLEMENT_STALLED: 2,
             facts.NOTIFICATION_NEVER_STARTED: 2, facts.DENIED: 4}
+build = SYSTEM.processes
+
+
+def observed_topics(catalog):
+    return observed_topics_of(SYSTEM, catalog)
+
+
 BOOKINGS_A = 100
 BOOKINGS_B = 60
 

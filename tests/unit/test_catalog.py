@@ -6,14 +6,17 @@ import dataclasses
 
 import pytest
 
-import agents.correlation as observer_app
 import topics
-from agents.catalog import build
-from streams.catalog import Catalog, Choreography, Fact, NestedPair
+from agents.system import SYSTEM
+from agents.system import processes as build
+from streams.catalog import Catalog, Choreography, Fact, Step, succeeds
 from streams.catalog_check import check, check_subscriptions, load_subscriptions
 from streams.catalog_docs import DOCS_PATH, default_catalog, render
-from streams.commands.catalog import _check, component_modules
+from streams.commands.catalog import _check
+from streams.observe import outputs
 from topics import Topic
+
+OBSERVER_OUTPUTS = outputs(SYSTEM)
 
 
 @pytest.fixture
@@ -32,7 +35,7 @@ def orchestration_with(catalog: Catalog, **changes) -> Catalog:
 
 
 def test_opengyms_catalog_passes_the_ownership_test(catalog):
-    assert check(catalog, observer_outputs=observer_app.OUTPUTS) == []
+    assert check(catalog, observer_outputs=OBSERVER_OUTPUTS) == []
 
 
 def test_catalog_check_command_exits_zero_and_says_ok(capsys):
@@ -66,17 +69,20 @@ def test_requesting_from_an_undeclared_participant_is_reported(catalog):
            "BookingOrchestration" in problems
 
 
+def with_step(catalog: Catalog, index: int, **changes) -> Catalog:
+    steps = list(catalog.transactions[0].orchestration.steps)
+    steps[index] = dataclasses.replace(steps[index], **changes)
+    return orchestration_with(catalog, steps=tuple(steps))
+
+
 def test_a_nested_pair_whose_participant_is_the_orchestrator_is_not_nested(catalog):
-    orch = catalog.transactions[0].orchestration
-    own = dataclasses.replace(orch.nested[0], participant="reservation")
-    problems = check(orchestration_with(catalog, nested=(own, orch.nested[1])))
+    problems = check(with_step(catalog, 1, participant="reservation"))
     assert any("participant is the orchestration's own owner 'reservation'" in p for p in problems), problems
 
 
 def test_an_event_without_a_contract_is_reported(catalog):
-    orch = catalog.transactions[0].orchestration
-    ghost = dataclasses.replace(orch.nested[0], replies=orch.nested[0].replies + ("InstrumentConsumeIgnored",))
-    problems = check(orchestration_with(catalog, nested=(ghost, orch.nested[1])))
+    consume = catalog.transactions[0].orchestration.steps[1]
+    problems = check(with_step(catalog, 1, replies=consume.replies + (succeeds("InstrumentConsumeIgnored"),)))
     assert "event InstrumentConsumeIgnored: named by the catalog but has no contract under schemas/" in problems
 
 
@@ -122,9 +128,10 @@ def test_an_observer_output_outside_its_own_topics_is_reported(catalog):
 
 def test_a_process_owned_by_the_observer_is_reported(catalog):
     orch = catalog.transactions[0].orchestration
-    pair = NestedPair("Peek", participant="correlation", request="InstrumentConsumeRequested",
-                      replies=("InstrumentConsumed",), deadline_ms=1)
-    problems = check(orchestration_with(catalog, nested=orch.nested + (pair,)))
+    peek = Step("Peek", participant="correlation", request="InstrumentConsumeRequested", ask=None,
+                replies=(succeeds("InstrumentReleased"),), waits_in="PEEKING", deadline_ms=1, on_timeout=None,
+                process="Peek")
+    problems = check(orchestration_with(catalog, steps=orch.steps + (peek,)))
     assert any("owned by the observer 'correlation'" in p for p in problems), problems
 
 
@@ -151,13 +158,13 @@ def test_docs_draw_the_three_levels_of_each_business_transaction():
 
 
 def test_every_component_app_reads_what_the_catalog_says_it_reacts_to(catalog):
-    subscriptions = load_subscriptions(component_modules())
+    subscriptions = load_subscriptions(SYSTEM)
     assert check_subscriptions(catalog, subscriptions) == []
     assert "opengym.reservation.events" in subscriptions["notifications"]
 
 
 def test_a_component_that_does_not_read_its_trigger_is_reported(catalog):
-    subscriptions = load_subscriptions(component_modules())
+    subscriptions = load_subscriptions(SYSTEM)
     deaf = {**subscriptions, "notifications": set()}
     assert check_subscriptions(catalog, deaf) == [
         "notifications: the catalog says it reacts to ReservationConfirmed, but its app reads no topic that "
@@ -165,6 +172,15 @@ def test_a_component_that_does_not_read_its_trigger_is_reported(catalog):
 
 
 def test_a_component_reading_an_undeclared_topic_is_reported(catalog):
-    subscriptions = {**load_subscriptions(component_modules()), "finance": {"opengym.finance.secret"}}
+    subscriptions = {**load_subscriptions(SYSTEM), "finance": {"opengym.finance.secret"}}
     problems = check_subscriptions(catalog, subscriptions)
     assert "finance: its app reads opengym.finance.secret, which the topic catalog does not declare" in problems
+
+
+def test_a_topic_nobody_reads_or_nobody_writes_is_reported(catalog):
+    ghost = Topic("opengym.finance.clock", "finance", (topics.CLOCK,), kind="commands",
+                  doc="declared, written by nobody the catalog knows, read by nobody")
+    problems = check_subscriptions(catalog, load_subscriptions(SYSTEM), topics.ALL_TOPICS + (ghost,))
+    assert problems == [
+        "topic opengym.finance.clock: nothing the catalog declares is published on it and no external producer may "
+        "write it", "topic opengym.finance.clock: no component reads it"]

@@ -1,61 +1,81 @@
-"""Every component's agents against the topic catalog: what they read, what they accept, what they write."""
+"""The component registry against everything derived from it, and the layers: the library under
+``streams/`` knows no system."""
 
 from __future__ import annotations
 
+import ast
 import importlib
+from pathlib import Path
 
 import pytest
 
 import topics
-from streams.commands.worker import COMPONENT_MODULES, faust_argv
+from agents.system import SYSTEM
+from streams.commands.worker import faust_argv
+from streams.component import Agent
 
-COMPONENTS = sorted(COMPONENT_MODULES)
-
-
-def short(avro_name: str) -> str:
-    return avro_name.rsplit(".", 1)[-1]
-
-
-@pytest.mark.parametrize("component", COMPONENTS)
-def test_each_agent_accepts_exactly_what_its_topics_carry(component):
-    module = importlib.import_module(COMPONENT_MODULES[component])
-    assert module.app.conf.id.endswith(f"opengym-{component}")
-    assert module.rt.subscriptions, f"{component} has no agent"
-    for name, (sources, accepted) in module.rt.subscriptions.items():
-        carried = {short(e) for topic in sources for e in topic.events}
-        assert accepted == carried, (
-            f"{component}.{name}: accepts {sorted(accepted)} but its topics carry {sorted(carried)}; an event "
-            "the topic may carry would be dead-lettered, or one it may not would be handled")
+ROOT = Path(__file__).resolve().parents[2]
+COMPONENTS = [c.name for c in SYSTEM.components]
 
 
 @pytest.mark.parametrize("component", COMPONENTS)
-def test_agents_are_single_and_sequential(component):
-    module = importlib.import_module(COMPONENT_MODULES[component])
-    for agent in module.rt.agents.values():
+def test_each_registered_component_builds_its_own_app_from_its_module(component):
+    spec = SYSTEM.component(component)
+    built = importlib.import_module(spec.module).build()
+    assert built.name == component and built.metrics_port == spec.metrics_port
+    assert built.app.conf.id.endswith(f"opengym-{component}")
+    assert built.agents, f"{component} declares no agent"
+    for agent in built.runtime.agents.values():
         assert agent.concurrency == 1
+
+
+def test_every_topic_owner_is_a_registered_component_with_a_dead_letter_topic():
+    owners = {t.owner for t in topics.ALL_TOPICS}
+    assert owners == set(COMPONENTS), "topics/__init__.py and the registry in agents/system.py disagree"
+    assert set(topics.DEAD_LETTERS) == set(COMPONENTS)
+
+
+def test_an_agent_that_handles_a_type_its_topics_do_not_carry_is_refused():
+    with pytest.raises(ValueError, match="handles ReservationConfirmed, which none of its topics carries"):
+        Agent("confused", reads=(topics.RESERVATION_COMMANDS,), table="t",
+              handlers={"ReservationConfirmed": lambda state, event, now: (state, [])})
 
 
 def test_internal_topics_are_owned_and_read_by_their_component_only():
     for topic in topics.INTERNAL_TOPICS:
-        readers = [c for c in COMPONENTS
-                   if any(topic in sources for sources, _ in
-                          importlib.import_module(COMPONENT_MODULES[c]).rt.subscriptions.values())]
+        readers = [c.name for c in SYSTEM.components
+                   if topic.name in importlib.import_module(c.module).build().reads()]
         assert readers == [topic.owner]
 
 
-def test_the_worker_command_runs_the_component_module():
+def test_the_worker_command_runs_the_module_the_registry_names():
     argv = faust_argv("tenant-billing", "warning", ["--foo"])
     assert argv[1:] == ["-A", "agents.tenant_billing", "worker", "-l", "warn", "--without-web", "--foo"]
 
 
-def test_a_paused_notifications_worker_subscribes_to_nothing(monkeypatch):
-    import agents.notifications as notifications
+def test_importing_a_component_module_builds_nothing():
+    import faust
 
-    monkeypatch.setenv("OPENGYM_NOTIFICATIONS_PAUSED", "1")
-    try:
-        paused = importlib.reload(notifications)
-        assert paused.PAUSED and paused.rt.subscriptions == {}
-    finally:
-        monkeypatch.delenv("OPENGYM_NOTIFICATIONS_PAUSED")
-        running = importlib.reload(notifications)
-    assert not running.PAUSED and set(running.rt.subscriptions) == {"notify"}
+    before = len(faust.App._apps) if hasattr(faust.App, "_apps") else None
+    module = importlib.reload(importlib.import_module("agents.finance"))
+    assert "app" not in vars(module), "the app is built when `faust -A` asks for it, not on import"
+    assert before is None or len(faust.App._apps) == before
+
+
+def _imports(path: Path) -> set[str]:
+    tree = ast.parse(path.read_text(), str(path))
+    found = set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Import):
+            found |= {alias.name.split(".")[0] for alias in node.names}
+        elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
+            found.add(node.module.split(".")[0])
+    return found
+
+
+def test_no_module_under_streams_imports_a_system():
+    offenders = {str(p.relative_to(ROOT)): sorted(_imports(p) & {"agents", "topics"})
+                 for p in (ROOT / "streams").rglob("*.py")}
+    offenders.update({str(p.relative_to(ROOT)): sorted(_imports(p) & {"agents", "topics"})
+                      for p in (ROOT / "monitoring").rglob("*.py")})
+    assert {k: v for k, v in offenders.items() if v} == {}

@@ -1,5 +1,6 @@
 """docker-compose.yml is valid (Debian's docker-compose 1.29 validates without an engine) and agrees
-with the catalog: every component has a worker service, names and metric ports agree everywhere."""
+with the component registry (agents/system.py): every component has a worker service and a scrape
+target, names and metric ports agree everywhere."""
 
 from __future__ import annotations
 
@@ -10,8 +11,10 @@ from pathlib import Path
 import pytest
 import yaml
 
-from monitoring.metrics import METRIC_PORTS
-from topics import COMPONENTS
+from agents.system import SYSTEM
+
+COMPONENTS = SYSTEM.names
+METRIC_PORTS = {c.name: c.metrics_port for c in SYSTEM.components}
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -33,7 +36,7 @@ def test_compose_has_the_infrastructure(compose):
 def test_every_component_has_a_worker_service_running_it(compose):
     for component in COMPONENTS:
         service = compose["services"].get(component)
-        assert service is not None, f"no service for component {component}"
+        assert service is not None, f"docker-compose.yml: no service for component {component} (agents/system.py)"
         assert service["command"] == ["worker", component]
         assert service["healthcheck"]["test"], component
         targets = [v["target"] if isinstance(v, dict) else str(v).split(":")[1] for v in service.get("volumes", [])]
@@ -47,10 +50,13 @@ def test_metric_ports_agree_between_code_compose_and_prometheus(compose):
         for job in scrape["scrape_configs"] if job["job_name"] == "opengym"
         for config in job["static_configs"]
     }
-    assert set(targets) == set(COMPONENTS) == set(METRIC_PORTS)
+    assert set(targets) == set(COMPONENTS), \
+        f"monitoring/prometheus/prometheus.yml scrapes {sorted(targets)}; the registry has {sorted(COMPONENTS)}"
     for component, port in METRIC_PORTS.items():
-        assert compose["services"][component]["environment"]["OPENGYM_METRICS_PORT"] == str(port)
-        assert targets[component] == f"{component}:{port}"
+        assert compose["services"][component]["environment"]["OPENGYM_METRICS_PORT"] == str(port), \
+            f"docker-compose.yml: {component}'s OPENGYM_METRICS_PORT is not {port} (agents/system.py)"
+        assert targets[component] == f"{component}:{port}", \
+            f"monitoring/prometheus/prometheus.yml: {component} is not scraped at {component}:{port}"
 
 
 def test_workers_wait_for_topics_and_schemas(compose):

@@ -8,7 +8,7 @@ import random
 
 import pytest
 
-from agents.catalog import build
+from agents.system import processes as build
 from streams.bench import facts as scenarios
 from streams.models import ClassScheduled, InstrumentConsumed, NotificationSent
 from streams.observer import Observer, ObserverConfig, ObserverState, in_flight

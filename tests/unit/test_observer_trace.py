@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from agents.catalog import build
+from agents.system import processes as build
 from streams.bench import facts
 from streams.commands.trace import as_json, build_state, render
 from streams.observer import Observer, ObserverConfig

@@ -1,32 +1,29 @@
-"""BookingOrchestration and the seat keeper as pure logic: given these events, expect these events."""
+"""BookingOrchestration and the seat keeper as sagas: given these facts, when this event or this much time,
+expect these events on these topics (Reservation's own runtime code, no Kafka)."""
 
 from __future__ import annotations
 
-from agents.reservation import orchestration as booking
-from agents.reservation import seats
-from agents.reservation.orchestration import BookingConfig
-from streams.app import remember
-from streams.models import (BookClassRequested, ClockTicked, InstrumentConsumed, InstrumentConsumeDenied,
-                            ScheduleClassRequested, SeatHeld, SeatHoldRequested, SeatRefused, SeatReleaseRequested)
+import pytest
 
-CONFIG = BookingConfig(timeout_ms=5000)
+import agents.reservation as reservation
+import topics
+from agents.reservation import booking
+from agents.system import SYSTEM
+from streams.models import (BookClassRequested, InstrumentConsumed, InstrumentConsumeDenied, ScheduleClassRequested,
+                            SeatHeld, SeatHoldRequested, SeatRefused, SeatReleaseRequested)
+from streams.testing import Scenario
+
 T0 = 1_000_000
+EVENTS = topics.RESERVATION_EVENTS.name
+SEATS = topics.RESERVATION_SEATS.name
+REQUESTS = topics.ENTITLEMENT_REQUESTS.name
 
 
-def types(events):
-    return [e.type_name for e in events]
-
-
-def feed(state, *events, now=T0):
-    """Run events through the orchestration, as the runtime does (dedupe included)."""
-    out = []
-    for event in events:
-        if state is not None and event.event_id in state.get("seen", ()):
-            continue
-        state, emitted = booking.on_event(state, event, now=now, config=CONFIG)
-        state = remember(state, event.event_id) if state is not None else None
-        out.extend(emitted)
-    return state, out
+@pytest.fixture
+def saga(monkeypatch):
+    monkeypatch.setenv("OPENGYM_BOOKING_TIMEOUT_MS", "5000")
+    with Scenario(reservation.build(), now=T0) as scenario:
+        yield scenario
 
 
 def request(booking_id="b1", member="m1", class_id="c1"):
@@ -34,225 +31,230 @@ def request(booking_id="b1", member="m1", class_id="c1"):
                                   class_id=class_id, occurred_at=T0)
 
 
-def seat_held(cause):
-    return SeatHeld.new(caused_by=cause, booking_id=cause.booking_id, class_id=cause.class_id, gym_id="gym-a",
-                        starts_at=T0 + 3_600_000)
+def seat_held(hold):
+    return SeatHeld.new(caused_by=hold, booking_id=hold.booking_id, class_id=hold.class_id, gym_id="gym-a",
+                        starts_at=T0 + 3_600_000, occurred_at=T0 + 10)
 
 
-def consumed(booking_id="b1", at=T0 + 100):
-    return InstrumentConsumed.new(correlation_id=booking_id, booking_id=booking_id, member_id="m1",
-                                  instrument_id="pack-1", instrument_kind="CLASS_PACK", home_gym_id="gym-b",
-                                  credits_remaining=4, occurred_at=at)
+def consumed(ask=None, booking_id="b1", at=T0 + 100):
+    fields = dict(booking_id=booking_id, member_id="m1", instrument_id="pack-1", instrument_kind="CLASS_PACK",
+                  home_gym_id="gym-b", credits_remaining=4, occurred_at=at)
+    if ask is not None:
+        return InstrumentConsumed.new(caused_by=ask, **fields)
+    return InstrumentConsumed.new(correlation_id=booking_id, **fields)
 
 
-def tick(now):
-    return ClockTicked.new(correlation_id="clock", now=now, component="reservation")
+def denied(ask=None, reason="CREDITS_EXHAUSTED", at=T0 + 100):
+    fields = dict(booking_id="b1", member_id="m1", reason=reason, occurred_at=at)
+    if ask is not None:
+        return InstrumentConsumeDenied.new(caused_by=ask, **fields)
+    return InstrumentConsumeDenied.new(correlation_id="b1", **fields)
 
 
-def test_happy_path_holds_a_seat_consumes_and_confirms():
-    book = request()
-    state, out = feed(None, book)
-    assert types(out) == ["SeatHoldRequested"] and state["due_at"] == T0 + 5000
-    state, out = feed(state, seat_held(out[0]))
-    assert types(out) == ["InstrumentConsumeRequested"]
-    assert out[0].gym_id == "gym-a" and out[0].class_starts_at == T0 + 3_600_000
-    state, out = feed(state, consumed())
-    assert types(out) == ["ReservationConfirmed"]
-    confirmed = out[0]
-    assert (confirmed.correlation_id, confirmed.gym_id, confirmed.home_gym_id, confirmed.instrument_id) == \
-        ("b1", "gym-a", "gym-b", "pack-1")
-    assert state["phase"] == booking.CONFIRMED and state["due_at"] is None
+def booked_and_held(saga, booking_id="b1"):
+    """Given a request and its seat: the orchestration waits for Entitlement (returns the consume request)."""
+    hold = saga.when(request(booking_id))[0].event
+    (ask,) = [p.event for p in saga.when(seat_held(hold))]
+    return hold, ask
 
 
-def test_full_class_rejects_at_once():
-    state, out = feed(None, request())
-    refused = SeatRefused.new(caused_by=out[0], booking_id="b1", class_id="c1", reason="CLASS_FULL")
-    state, out = feed(state, refused)
-    assert [(e.type_name, e.reason.value) for e in out] == [("ReservationRejected", "CLASS_FULL")]
+def test_happy_path_holds_a_seat_consumes_and_confirms(saga):
+    saga.when(request())
+    (hold,) = [p.event for p in saga.expect((SEATS, "SeatHoldRequested", {"booking_id": "b1", "class_id": "c1"}))]
+    saga.when(seat_held(hold))
+    (ask,) = [p.event for p in saga.expect((REQUESTS, "InstrumentConsumeRequested",
+                                            {"gym_id": "gym-a", "class_starts_at": T0 + 3_600_000}))]
+    saga.when(consumed(ask))
+    saga.expect((EVENTS, "ReservationConfirmed", {"correlation_id": "b1", "gym_id": "gym-a", "home_gym_id": "gym-b",
+                                                  "instrument_id": "pack-1"}))
+    assert saga.state("bookings", "b1")["phase"] == booking.CONFIRMED
 
 
-def test_denial_rejects_with_the_mapped_reason_and_releases_the_seat():
-    state, out = feed(None, request())
-    state, out = feed(state, seat_held(out[0]))
-    denied = InstrumentConsumeDenied.new(caused_by=out[0], booking_id="b1", member_id="m1",
-                                         reason="CREDITS_EXHAUSTED", occurred_at=T0 + 100)
-    state, out = feed(state, denied)
-    assert types(out) == ["ReservationRejected", "SeatReleaseRequested"]
-    assert out[0].reason.value == "CREDITS_EXHAUSTED" and out[1].class_id == "c1"
+def test_full_class_rejects_at_once(saga):
+    hold = saga.when(request())[0].event
+    saga.when(SeatRefused.new(caused_by=hold, booking_id="b1", class_id="c1", reason="CLASS_FULL"))
+    saga.expect((EVENTS, "ReservationRejected", {"reason": "CLASS_FULL"}))
 
 
-def test_deadline_rejects_with_entitlement_timeout_and_releases_the_seat():
-    state, out = feed(None, request())
-    state, _ = feed(state, seat_held(out[0]))
-    state, out = feed(state, tick(T0 + 4999))
-    assert out == []
-    state, out = feed(state, tick(T0 + 5000))
-    assert types(out) == ["ReservationRejected", "SeatReleaseRequested"]
-    assert out[0].reason.value == "ENTITLEMENT_TIMEOUT" and out[0].correlation_id == "b1"
-    assert not booking.is_due(state, T0 + 10_000, CONFIG)
+def test_denial_rejects_with_the_mapped_reason_and_releases_the_seat(saga):
+    _, ask = booked_and_held(saga)
+    saga.when(denied(ask))
+    saga.expect((EVENTS, "ReservationRejected", {"reason": "CREDITS_EXHAUSTED"}),
+                (SEATS, "SeatReleaseRequested", {"class_id": "c1"}))
 
 
-def test_late_consume_after_timeout_is_released():
-    state, out = feed(None, request())
-    state, _ = feed(state, seat_held(out[0]))
-    state, _ = feed(state, tick(T0 + 6000))
-    late = consumed()
-    state, out = feed(state, late, late)
-    assert [(e.type_name, e.reason.value, e.instrument_id) for e in out] == \
-        [("InstrumentReleaseRequested", "LATE_CONSUME", "pack-1")]
+def test_deadline_rejects_with_entitlement_timeout_and_releases_the_seat(saga):
+    booked_and_held(saga)
+    saga.when_time_passes(4999)
+    saga.expect_nothing()
+    saga.when_time_passes(1)
+    saga.expect((EVENTS, "ReservationRejected", {"reason": "ENTITLEMENT_TIMEOUT", "correlation_id": "b1"}),
+                (SEATS, "SeatReleaseRequested"))
+    saga.when_time_passes(10_000)
+    saga.expect_nothing()
 
 
-def test_a_consume_dated_after_the_deadline_is_late_before_any_tick_says_so():
-    state, out = feed(None, request())
-    state, _ = feed(state, seat_held(out[0]))
-    state, out = feed(state, consumed(at=T0 + 5001))
-    assert types(out) == ["ReservationRejected", "SeatReleaseRequested", "InstrumentReleaseRequested"]
-    assert out[0].reason.value == "ENTITLEMENT_TIMEOUT" and out[2].reason.value == "LATE_CONSUME"
-    state, out = feed(state, tick(T0 + 10_000))
-    assert out == [], "the booking already ended"
+def test_late_consume_after_timeout_is_released_once(saga):
+    _, ask = booked_and_held(saga)
+    saga.when_time_passes(6000)
+    late = consumed(ask)
+    saga.when(late)
+    saga.expect((REQUESTS, "InstrumentReleaseRequested", {"reason": "LATE_CONSUME", "instrument_id": "pack-1"}))
+    saga.when(late)
+    saga.expect_nothing()
 
 
-def test_a_denial_dated_after_the_deadline_times_the_booking_out():
-    state, out = feed(None, request())
-    state, _ = feed(state, seat_held(out[0]))
-    denied = InstrumentConsumeDenied.new(correlation_id="b1", booking_id="b1", member_id="m1",
-                                         reason="CREDITS_EXHAUSTED", occurred_at=T0 + 7000)
-    state, out = feed(state, denied)
-    assert types(out) == ["ReservationRejected", "SeatReleaseRequested"]
-    assert out[0].reason.value == "ENTITLEMENT_TIMEOUT"
+def test_a_consume_dated_after_the_deadline_is_late_before_any_tick_says_so(saga):
+    _, ask = booked_and_held(saga)
+    saga.when(consumed(ask, at=T0 + 5001))
+    saga.expect((EVENTS, "ReservationRejected", {"reason": "ENTITLEMENT_TIMEOUT"}), (SEATS, "SeatReleaseRequested"),
+                (REQUESTS, "InstrumentReleaseRequested", {"reason": "LATE_CONSUME"}))
+    saga.when_time_passes(10_000)
+    saga.expect_nothing()
 
 
-def test_a_reply_read_before_the_replayed_seat_hold_still_decides_the_booking():
+def test_a_denial_dated_after_the_deadline_times_the_booking_out(saga):
+    _, ask = booked_and_held(saga)
+    saga.when(denied(ask, at=T0 + 7000))
+    saga.expect((EVENTS, "ReservationRejected", {"reason": "ENTITLEMENT_TIMEOUT"}), (SEATS, "SeatReleaseRequested"))
+
+
+def test_a_reply_read_before_the_replayed_seat_hold_still_decides_the_booking(saga):
     # After a crash Reservation may recover "holding a seat" although it had already asked Entitlement;
-    # the reply and the replayed SeatHeld then arrive in either order. The reply must not be dropped:
-    # Entitlement dedupes the repeated request and would never answer it again (a lost credit).
-    book = request()
-    state, out = feed(None, book)
-    held = seat_held(out[0])
-    state, out = feed(state, consumed())
-    assert out == [] and state["phase"] == booking.HOLDING_SEAT
-    state, out = feed(state, held)
-    assert types(out) == ["ReservationConfirmed"]
-    assert out[0].gym_id == "gym-a" and out[0].instrument_id == "pack-1"
+    # the reply and the replayed SeatHeld then arrive in either order. The reply must not be dropped.
+    hold = saga.when(request())[0].event
+    saga.when(consumed())
+    saga.expect_nothing()
+    assert saga.state("bookings", "b1")["phase"] == booking.HOLDING_SEAT
+    saga.when(seat_held(hold))
+    saga.expect((EVENTS, "ReservationConfirmed", {"gym_id": "gym-a", "instrument_id": "pack-1"}))
 
 
-def test_an_early_denial_rejects_and_releases_the_seat_when_the_seat_hold_arrives():
-    state, out = feed(None, request())
-    held = seat_held(out[0])
-    denied = InstrumentConsumeDenied.new(correlation_id="b1", booking_id="b1", member_id="m1",
-                                         reason="NO_ENTITLEMENT", occurred_at=T0 + 50)
-    state, out = feed(state, denied, held)
-    assert types(out) == ["ReservationRejected", "SeatReleaseRequested"]
-    assert out[0].reason.value == "NO_ENTITLEMENT"
+def test_an_early_denial_rejects_and_releases_the_seat_when_the_seat_hold_arrives(saga):
+    hold = saga.when(request())[0].event
+    saga.given(denied(reason="NO_ENTITLEMENT", at=T0 + 50))
+    saga.when(seat_held(hold))
+    saga.expect((EVENTS, "ReservationRejected", {"reason": "NO_ENTITLEMENT"}), (SEATS, "SeatReleaseRequested"))
 
 
-def test_waiting_for_the_seat_keeper_is_not_bound_by_the_booking_deadline():
-    state, out = feed(None, request())
-    hold = out[0]
-    state, out = feed(state, tick(T0 + 30_000))
-    assert out == [] and state["phase"] == booking.HOLDING_SEAT
-    state, out = feed(state, seat_held(hold))
-    assert types(out) == ["InstrumentConsumeRequested"]
-    state, out = feed(state, tick(T0 + 30_001))
-    assert types(out) == ["ReservationRejected", "SeatReleaseRequested"]
-    assert out[0].reason.value == "ENTITLEMENT_TIMEOUT"
+def test_waiting_for_the_seat_keeper_is_not_bound_by_the_booking_deadline(saga):
+    hold = saga.when(request())[0].event
+    saga.when_time_passes(30_000)
+    saga.expect_nothing()
+    assert saga.state("bookings", "b1")["phase"] == booking.HOLDING_SEAT
+    saga.when(seat_held(hold))
+    saga.expect((REQUESTS, "InstrumentConsumeRequested"))
+    saga.when_time_passes(1)
+    saga.expect((EVENTS, "ReservationRejected", {"reason": "ENTITLEMENT_TIMEOUT"}), (SEATS, "SeatReleaseRequested"))
 
 
-def test_a_lost_seat_request_ends_the_booking_at_the_backstop_and_a_late_seat_is_given_back():
-    state, out = feed(None, request())
-    hold = out[0]
-    state, out = feed(state, tick(T0 + CONFIG.seat_wait_ms - 1))
-    assert out == []
-    state, out = feed(state, tick(T0 + CONFIG.seat_wait_ms))
-    assert [(e.type_name, e.reason.value) for e in out] == [("ReservationRejected", "UNKNOWN")]
-    state, out = feed(state, seat_held(hold))
-    assert types(out) == ["SeatReleaseRequested"]
+def test_a_lost_seat_request_ends_the_booking_at_the_backstop_and_a_late_seat_is_given_back(saga):
+    hold = saga.when(request())[0].event
+    seat_wait = booking.BookingConfig.from_env().seat_wait_ms
+    saga.when_time_passes(seat_wait - 1)
+    saga.expect_nothing()
+    saga.when_time_passes(1)
+    saga.expect((EVENTS, "ReservationRejected", {"reason": "UNKNOWN"}))
+    saga.when(seat_held(hold))
+    saga.expect((SEATS, "SeatReleaseRequested"))
 
 
-def test_a_denial_after_the_timeout_changes_nothing():
-    state, out = feed(None, request())
-    state, out = feed(state, seat_held(out[0]))
-    state, _ = feed(state, tick(T0 + 5000))
-    denied = InstrumentConsumeDenied.new(caused_by=out[0], booking_id="b1", member_id="m1", reason="NO_ENTITLEMENT")
-    assert feed(state, denied)[1] == []
+def test_a_denial_after_the_timeout_changes_nothing(saga):
+    _, ask = booked_and_held(saga)
+    saga.when_time_passes(5000)
+    saga.when(denied(ask, reason="NO_ENTITLEMENT"))
+    saga.expect_nothing()
 
 
-def test_a_second_request_for_a_booking_under_way_is_ignored():
-    state, _ = feed(None, request())
-    state, out = feed(state, request())
-    assert out == []
+def test_a_second_request_for_a_booking_under_way_is_ignored(saga):
+    saga.given(request())
+    saga.when(request())
+    saga.expect_nothing()
 
 
-def test_timeouts_caused_by_one_tick_get_distinct_event_ids():
-    a, out = feed(None, request("b1"))
-    a, _ = feed(a, seat_held(out[0]))
-    b, out = feed(None, request("b2"))
-    b, _ = feed(b, seat_held(out[0]))
-    shared = tick(T0 + 9000)
-    _, out_a = feed(a, shared)
-    _, out_b = feed(b, shared)
-    assert out_a[0].event_id != out_b[0].event_id
-    assert (out_a[0].correlation_id, out_b[0].correlation_id) == ("b1", "b2")
+def test_timeouts_caused_by_one_tick_get_distinct_event_ids(saga):
+    booked_and_held(saga, "b1")
+    booked_and_held(saga, "b2")
+    rejected = [p.event for p in saga.when_time_passes(9000) if p.type == "ReservationRejected"]
+    assert sorted(e.correlation_id for e in rejected) == ["b1", "b2"]
+    assert len({e.event_id for e in rejected}) == 2
+
+
+def test_a_replayed_trigger_after_a_lost_state_asks_again_and_gets_the_same_answer():
+    # The booking's state and the seat keeper's answer live on different workers: the booking lost its
+    # state in a crash, the class did not. The re-sent hold is answered with the very SeatHeld it got.
+    with Scenario(reservation.build(), now=T0, follow=True) as saga:
+        saga.given(ScheduleClassRequested.new(correlation_id="c1", class_id="c1", gym_id="gym-a", capacity=1,
+                                              starts_at=T0 + 3_600_000, occurred_at=T0))
+        book = request()
+        first = saga.when(book)
+        saga.forget("bookings")  # the crash: the booking's state is gone, the class's is not
+        again = saga.when(book)
+        assert [p.event for p in again] == [p.event for p in first]
+        assert [p.type for p in again] == ["SeatHoldRequested", "SeatHeld", "InstrumentConsumeRequested"]
 
 
 # ---- the seat keeper ----------------------------------------------------------------------------
 
 def hold(booking_id, class_id="c1"):
-    return SeatHoldRequested.new(correlation_id=booking_id, booking_id=booking_id, member_id="m", class_id=class_id)
-
-
-def keep(state, *events):
-    out = []
-    for event in events:
-        state, emitted = seats.on_event(state, event, now=T0)
-        out.extend(emitted)
-    return state, out
+    return SeatHoldRequested.new(correlation_id=booking_id, booking_id=booking_id, member_id="m", class_id=class_id,
+                                 occurred_at=T0)
 
 
 def scheduled(capacity):
     return ScheduleClassRequested.new(correlation_id="c1", class_id="c1", gym_id="gym-a", capacity=capacity,
-                                      starts_at=T0)
+                                      starts_at=T0, occurred_at=T0)
 
 
-def test_seat_keeper_refuses_beyond_capacity_and_refills_after_a_release():
-    state, out = keep(None, scheduled(2), hold("b1"), hold("b2"), hold("b3"))
-    assert [(e.type_name, getattr(e, "booking_id", None)) for e in out] == [
+def keep(saga, *events):
+    out = []
+    for event in events:
+        out += saga.when(event, on=topics.RESERVATION_SEATS)
+    return out
+
+
+def test_seat_keeper_refuses_beyond_capacity_and_refills_after_a_release(saga):
+    out = keep(saga, scheduled(2), hold("b1"), hold("b2"), hold("b3"))
+    assert [(p.type, getattr(p.event, "booking_id", None)) for p in out] == [
         ("ClassScheduled", None), ("SeatHeld", "b1"), ("SeatHeld", "b2"), ("SeatRefused", "b3")]
-    release = SeatReleaseRequested.new(correlation_id="b1", booking_id="b1", class_id="c1")
-    state, out = keep(state, release, hold("b4"))
-    assert types(out) == ["SeatHeld"] and seats.seats_taken(state) == 2
+    out = keep(saga, SeatReleaseRequested.new(correlation_id="b1", booking_id="b1", class_id="c1", occurred_at=T0),
+               hold("b4"))
+    assert [p.type for p in out] == ["SeatHeld"] and len(saga.state("classes", "c1")["held"]) == 2
 
 
-def test_seat_keeper_refuses_an_unknown_class():
-    state, out = keep(None, hold("b1", "nope"))
-    assert [(e.type_name, e.reason.value) for e in out] == [("SeatRefused", "UNKNOWN_CLASS")] and state is None
+def test_seat_keeper_refuses_an_unknown_class(saga):
+    out = keep(saga, hold("b1", "nope"))
+    assert [(p.type, p.event.reason.value) for p in out] == [("SeatRefused", "UNKNOWN_CLASS")]
 
 
-def test_a_redelivered_hold_neither_takes_a_second_seat_nor_revives_a_released_one():
+def test_a_redelivered_hold_neither_takes_a_second_seat_nor_revives_a_released_one(saga):
     first = hold("b1")
-    state, out = keep(None, scheduled(5), first, first)
-    assert seats.seats_taken(state) == 1 and out[1].event_id == out[2].event_id
-    state, _ = keep(state, SeatReleaseRequested.new(correlation_id="b1", booking_id="b1", class_id="c1"))
-    state, out = keep(state, first)
-    assert out == [] and seats.seats_taken(state) == 0
+    out = keep(saga, scheduled(5), first, first)
+    assert len(saga.state("classes", "c1")["held"]) == 1 and out[1].event == out[2].event
+    keep(saga, SeatReleaseRequested.new(correlation_id="b1", booking_id="b1", class_id="c1", occurred_at=T0))
+    assert keep(saga, first) == [] and saga.state("classes", "c1")["held"] == []
 
 
 # ---- the step table is what runs, and what the observer expects --------------------------------
 
-WAITING_PHASE = {"HoldSeat": booking.HOLDING_SEAT, "ConsumeInstrument": booking.CONSUMING}
-
-
-def test_every_reply_of_every_step_has_a_transition_in_the_phase_that_waits_for_it():
-    for step in booking.STEPS:
-        for reply in step.replies:
-            assert (WAITING_PHASE[step.name], reply) in booking.TRANSITIONS, f"{step.name}: no transition for {reply}"
-
-
-def test_the_nested_consume_step_matches_the_observers_catalog():
-    from agents.catalog import CATALOG
-
-    pairs = {pair.name: pair for t in CATALOG.transactions if t.orchestration for pair in t.orchestration.nested}
+def test_the_observer_reads_the_consume_and_release_pairs_from_the_same_step_table():
+    orchestration = SYSTEM.catalog.transactions[0].orchestration
+    assert orchestration.name == "BookingOrchestration"
+    pairs = {pair.name: pair for pair in orchestration.nested}
     consume = pairs["InstrumentConsumeProcess"]
-    step = next(s for s in booking.STEPS if s.name == "ConsumeInstrument")
-    assert (consume.participant, consume.request, tuple(consume.replies)) == \
-        ("entitlement", step.request, step.replies)
+    step = next(s for s in orchestration.steps if s.name == "ConsumeInstrument")
+    assert (consume.participant, consume.request, consume.replies, consume.deadline_ms, consume.deadline_from) == \
+        ("entitlement", step.request, step.reply_names, step.deadline_ms, "trigger")
+    assert pairs["InstrumentReleaseProcess"].compensation
+    assert "HoldSeat" not in {p.name for p in pairs.values()}, "a step inside the owner is not a nested process"
+
+
+def test_the_deadline_has_one_source(monkeypatch):
+    monkeypatch.setenv("OPENGYM_BOOKING_TIMEOUT_MS", "777")
+    assert SYSTEM.processes().nested_pair("InstrumentConsumeProcess").deadline_ms == 777
+    with Scenario(reservation.build(), now=T0) as saga:
+        booked_and_held(saga)
+        saga.when_time_passes(776)
+        saga.expect_nothing()
+        saga.when_time_passes(1)
+        saga.expect((EVENTS, "ReservationRejected", {"reason": "ENTITLEMENT_TIMEOUT"}), (SEATS, "SeatReleaseRequested"))

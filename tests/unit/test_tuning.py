@@ -112,21 +112,22 @@ def test_a_due_batch_takes_the_other_batches_for_its_broker_along():
 def test_a_commit_hands_pending_table_changes_to_the_producer_first(monkeypatch):
     import asyncio
 
-    import streams.app
+    import streams.tables
 
     tuning.apply()
     order = []
-    monkeypatch.setattr(streams.app, "flush_table_changes", lambda app: order.append("table changes sent") or 1)
+    monkeypatch.setattr(streams.tables, "flush_table_changes", lambda app: order.append("table changes sent") or 1)
     consumer = SimpleNamespace(app=object(), _filter_committable_offsets=lambda tps: order.append("offsets chosen") or {})
     assert asyncio.run(Consumer._commit_tps(consumer, [], True)) is False
     assert order == ["table changes sent", "offsets chosen"]
 
 
 def test_standby_replicas_come_from_the_environment(monkeypatch, tmp_path):
-    from streams.app import make_app
+    import agents.reservation as reservation
 
     monkeypatch.setenv("OPENGYM_HOME", str(tmp_path))
     monkeypatch.delenv("OPENGYM_STANDBY_REPLICAS", raising=False)
-    assert make_app("reservation").conf.table_standby_replicas == 0
+    assert reservation.build().app.conf.table_standby_replicas == 0
     monkeypatch.setenv("OPENGYM_STANDBY_REPLICAS", "1")
-    assert make_app("reservation").conf.table_standby_replicas == 1
+    assert reservation.build().app.conf.table_standby_replicas == 1
+

@@ -1,0 +1,241 @@
+"""A component is a declaration: its agents, each a map from event type to a pure step, plus what each
+emitted type counts as. The runtime (:mod:`streams.runtime`) does everything else.
+
+::
+
+    def build(settings=None) -> Component:
+        config = from_env(BillingConfig)
+        return Component(SYSTEM.component("tenant-billing"), topics=topics.CATALOG, settings=settings, agents=[
+            Agent("record_billing_line", reads=[topics.RESERVATION_EVENTS], table="billing-lines",
+                  handlers={"ReservationConfirmed": partial(logic.on_confirmed, config=config)},
+                  outcomes={"BillingLineRecorded": "billed"}),
+        ])
+
+    __getattr__ = module_app(build)        # `faust -A agents.tenant_billing worker` finds `app`
+
+For every record an agent reads, the runtime decodes it, admits only the types its topic carries,
+checks the envelope (key = the topic's key field, ids, dates) and the event's contract, then either
+forwards it (``forward``), hands it to its handler, or counts it as ignored: a type the topic carries
+that this agent has no handler for, another component's clock tick. The handler's state is the record
+under the message key in the agent's table; the runtime dedupes by event id (a duplicate with other
+content is dead-lettered as a conflict), publishes what the handler returns, counts the outcomes and
+stores the new state. :func:`apply` is that step without Kafka, which the runtime and the test harness
+(:mod:`streams.testing`) share.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass, field
+from functools import cached_property
+from typing import TYPE_CHECKING, Any, Callable, Iterable, Mapping
+
+from streams.catalog import Orchestration
+from streams.event import Event, Handler, Ignored, value_of
+from streams.settings import Settings
+from streams.tables import Wake
+from streams.topic import Topic, TopicCatalog, short
+
+if TYPE_CHECKING:
+    from streams.runtime import Runtime
+    from streams.system import ComponentSpec
+
+SEEN_LIMIT = 64
+"""How many processed event ids a state record keeps for dedupe (the newest ones)."""
+
+CLOCK_TICKED = "ClockTicked"
+
+Outcome = "str | Callable[[Event], str]"
+
+
+def labelled(prefix: str, field_name: str) -> Callable[[Event], str]:
+    """An outcome label from a field of the emitted event: ``labelled("denied", "reason")`` -> ``denied:<reason>``."""
+    def label(event: Event) -> str:
+        return f"{prefix}:{value_of(getattr(event, field_name))}"
+    return label
+
+
+@dataclass(frozen=True)
+class Agent:
+    """One Faust agent of a component: the topics it reads and what it does with each event type."""
+
+    name: str
+    reads: tuple[Topic, ...]
+    handlers: Mapping[str, Handler] = field(default_factory=dict)
+    """Event short name -> pure step ``(state, event, now) -> (state, events) | Ignored``."""
+    table: str | None = None
+    """The state table, keyed by the record key (so co-partitioned with every topic the agent reads)."""
+    outcomes: Mapping[str, Any] = field(default_factory=dict)
+    """Emitted type -> the outcome it counts (a label, or a function of the emitted event)."""
+    forward: Mapping[str, Topic] = field(default_factory=dict)
+    """Event short name -> topic to forward the same bytes to, re-keyed by that topic's key."""
+    wake: Wake | None = None
+    """When a state wants its next tick (ticks visit only due states); needed to handle ClockTicked."""
+    dedupe: bool = True
+    """Remember processed event ids in each state record (off: the handler dedupes itself)."""
+    reanswer: bool = False
+    """A responder: a redelivered request (same id, same content) goes to its handler again and what it
+    answers is published again, nothing stored; its handlers must answer a repeat with what they said
+    the first time. An orchestrator that lost its state in a crash and asks again is then never left
+    waiting."""
+    write_behind: bool = False
+    now: Callable[[], int] | None = None
+    """The time handlers are given for events (default: wall clock)."""
+    tick_time: Callable[[int, int], int] | None = None
+    """``(partition, tick.now) -> now`` for a tick (default: the tick's own time)."""
+    observe: Callable[[Any, "Event | None"], None] | None = None
+    """Called with every record read (and its event, None when it does not decode), before anything else."""
+    doc: str = ""
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "reads", tuple(self.reads))
+        carried = {name for topic in self.reads for name in topic.short_names}
+        for name in [*self.handlers, *self.forward]:
+            if name not in carried:
+                raise ValueError(f"agent {self.name}: handles {name}, which none of its topics carries "
+                                 f"({', '.join(t.name for t in self.reads)})")
+        if CLOCK_TICKED in self.handlers and (self.wake is None or self.table is None):
+            raise ValueError(f"agent {self.name}: handling ClockTicked needs a table and a wake function")
+
+    @classmethod
+    def orchestrating(cls, orchestration: Orchestration, *, name: str, reads: Iterable[Topic], table: str,
+                      forward: Mapping[str, Topic] | None = None, doc: str = "") -> "Agent":
+        """An agent that runs an orchestration's step table (:class:`streams.saga.Saga`)."""
+        from streams.saga import Saga
+
+        saga = Saga(orchestration)
+        return cls(name, tuple(reads), handlers=saga.handlers(), table=table, outcomes=saga.outcomes(),
+                   forward=dict(forward or {}), wake=saga.wake_at, doc=doc or orchestration.doc)
+
+    def outcome_of(self, event: Event) -> str | None:
+        label = self.outcomes.get(event.type_name)
+        if label is None or isinstance(label, str):
+            return label
+        return label(event)
+
+
+class Component:
+    """A component declared: its name (and registry entry), topic catalog and agents. ``app`` builds the
+    Faust app on first use (``faust -A`` reads it); ``runtime`` is what runs it."""
+
+    def __init__(self, spec: "ComponentSpec | str", *, topics: TopicCatalog, agents: Iterable[Agent],
+                 clock: Topic | None = None, settings: Settings | None = None,
+                 timers: Iterable[tuple[float, Callable[[], Any]]] = (), catalog: Any = None, doc: str = ""):
+        self.name = spec if isinstance(spec, str) else spec.name
+        self.metrics_port = None if isinstance(spec, str) else spec.metrics_port
+        self.topics = topics
+        self.agents: tuple[Agent, ...] = tuple(agents)
+        self.clock = clock
+        self.settings = settings or Settings.from_env()
+        self.timers = tuple(timers)
+        self.catalog = catalog
+        """The process catalog, for an observer (its anomaly series are created at zero on start)."""
+        self.doc = doc
+        names = [a.name for a in self.agents]
+        if len(set(names)) != len(names):
+            raise ValueError(f"{self.name}: two agents share a name")
+
+    def agent(self, name: str) -> Agent:
+        return next(a for a in self.agents if a.name == name)
+
+    @cached_property
+    def runtime(self) -> "Runtime":
+        from streams.runtime import Runtime
+
+        return Runtime(self)
+
+    @property
+    def app(self):
+        return self.runtime.app
+
+    def reads(self) -> frozenset[str]:
+        """Contract names of every topic the component's agents read."""
+        return frozenset(t.name for a in self.agents for t in a.reads)
+
+
+def module_app(build: Callable[[], Component]) -> Callable[[str], Any]:
+    """A module ``__getattr__`` that builds the component's app on first access (``faust -A pkg worker``
+    looks for ``pkg.app``), so importing a component module builds nothing."""
+    built: dict[str, Any] = {}
+
+    def __getattr__(name: str) -> Any:
+        if name != "app":
+            raise AttributeError(name)
+        if "app" not in built:
+            built["app"] = build().app
+        return built["app"]
+
+    return __getattr__
+
+
+# ---- the step every handled event takes, without Kafka ------------------------------------------------
+
+
+def fingerprint(value: bytes | None) -> str | None:
+    """What "the same content" means for dedupe: the Avro body, without the schema id framing."""
+    if value is None:
+        return None
+    return hashlib.blake2b(value[5:], digest_size=8).hexdigest()
+
+
+def unpack(record: dict | None) -> tuple[dict | None, list]:
+    """(state, seen) from a stored record ``{"state": ..., "seen": [[event_id, fingerprint], ...]}``.
+
+    A record written before states were wrapped (the state itself, its ``seen`` a list of ids) still reads.
+    """
+    if record is None:
+        return None, []
+    if "state" in record and "seen" in record and len(record) == 2:
+        return record["state"], record["seen"]
+    seen = [[i, None] for i in record.get("seen", ())]
+    return {k: v for k, v in record.items() if k != "seen"}, seen
+
+
+@dataclass
+class Applied:
+    """What handling one event comes to: the verdict, the events to publish and the record to store."""
+
+    verdict: str
+    """handled | ignored | duplicate | conflict"""
+    events: list[Event] = field(default_factory=list)
+    record: dict | None = None
+    write: bool = False
+    reason: str | None = None
+
+
+def apply(agent: Agent, handler: Handler, record: dict | None, event: Event, now: int,
+          content: str | None) -> Applied:
+    """Dedupe, run the handler, and say what to publish and store (the runtime does it)."""
+    if agent.dedupe:
+        state, seen = unpack(record)
+        for event_id, known in seen:
+            if event_id == event.event_id:
+                if known is not None and content is not None and known != content:
+                    return Applied("conflict", reason=f"event_id {event.event_id} was processed before with "
+                                                      f"other content ({known} vs {content})")
+                if not agent.reanswer:
+                    return Applied("duplicate")
+                again = handler(state, event, now)
+                if isinstance(again, Ignored) or not again[1]:
+                    return Applied("duplicate")
+                return Applied("handled", list(again[1]))
+    else:
+        state, seen = record, []
+    result = handler(state, event, now)
+    if isinstance(result, Ignored):
+        return Applied("duplicate" if result.duplicate else "ignored", reason=result.reason)
+    new_state, events = result
+    if not events and new_state is state:
+        return Applied("ignored", reason=f"{getattr(handler, '__name__', 'handler')}: no effect")
+    if agent.dedupe:
+        new_record = {"state": new_state, "seen": [*seen, [event.event_id, content]][-SEEN_LIMIT:]}
+    else:
+        new_record = new_state
+    return Applied("handled", list(events), new_record, write=agent.table is not None)
+
+
+def handled_types(agent: Agent) -> frozenset[str]:
+    return frozenset(agent.handlers) | frozenset(agent.forward)
+
+
+__all__ = ["Agent", "Applied", "Component", "apply", "fingerprint", "labelled", "module_app", "short", "unpack"]

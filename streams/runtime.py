@@ -1,0 +1,518 @@
+"""The runtime a :class:`~streams.component.Component` runs on: one Faust app, Avro in and out.
+
+- The app: id ``<prefix>opengym-<component>``, broker and prefix from :class:`~streams.settings.Settings`,
+  the catalog's partition count, store ``memory://`` or ``rocksdb://`` (``OPENGYM_STORE``), web server off.
+  With a ``clock`` topic, a leader-only timer publishes a ``ClockTicked`` to every partition of it every
+  ``OPENGYM_TICK_INTERVAL`` seconds. The Faust/aiokafka tuning (:mod:`streams.tuning`) is applied when a
+  worker starts, never on import.
+- One ``concurrency=1`` Faust agent per declared :class:`~streams.component.Agent`, over its topics read as
+  raw bytes. Every record: decode; admit only the types its topic carries; check the envelope and the
+  event's contract; then forward, handle (dedupe, pure step, publish, store, count) or count as ignored.
+  Anything that fails on the way is a dead letter on the component's dead-letter topic, bounded in size,
+  and the stream goes on. Registry trouble (timeouts, 5xx) is retried with backoff off the event loop,
+  never dead-lettered.
+- Publish first, then store the state: a crash in between replays the input, which re-emits the same
+  derived event ids. Each output is encoded and size-checked before any is sent.
+
+``runtime.sink`` (the coroutine writing bytes to Kafka) and ``runtime.codec`` are what agent tests replace.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import logging
+import time
+import uuid
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Awaitable, Callable
+
+import faust
+from confluent_kafka.schema_registry import SchemaRegistryClient
+
+from monitoring import metrics
+from monitoring.lag import record_consumer_lag
+from streams.checks import envelope
+from streams.codec import AvroCodec, DecodeError, EncodeError
+from streams.component import CLOCK_TICKED, Agent, Applied, apply, fingerprint, unpack
+from streams.event import Event, now_ms
+from streams.models import ClockTicked, DeadLetter
+from streams.tables import make_table, partition_of
+from streams.topic import Topic, topic_name
+
+if TYPE_CHECKING:
+    from streams.component import Component
+
+APP_VERSION = 1
+"""Faust app version. Changing it resets the internal topics and tables: bump only deliberately."""
+
+HANDLER_ERROR = "HANDLER_ERROR"
+"""Dead-letter kind for an event that decoded and passed its checks but made the handler raise."""
+DUPLICATE_CONFLICT = "DUPLICATE_CONFLICT"
+"""Dead-letter kind for an event id seen before with other content (never processed again)."""
+OUTPUT_TOO_LARGE = "OUTPUT_TOO_LARGE"
+"""Dead-letter kind for an event whose handler produced a record larger than the producer may send."""
+
+REGISTRY_TIMEOUT_S = 10
+"""The registry client's HTTP timeout. Its default is none at all: one hung request blocked a
+worker's event loop (agents and timer) for good."""
+
+LAG_INTERVAL_S = 5.0
+"""How often each worker exports its consumer lag (opengym_consumer_lag_messages)."""
+
+KEY_LIMIT = 1024
+"""How much of a bad record's key a dead letter keeps."""
+
+Sink = Callable[[str, bytes, bytes, "int | None"], Awaitable[None]]
+
+log = logging.getLogger("opengym.app")
+
+
+class OutputTooLarge(Exception):
+    pass
+
+
+def _unwrapped(wake):
+    """The wake-up function over stored records (state plus its dedupe memory)."""
+    def wake_record(record: dict) -> int | None:
+        state = unpack(record)[0]
+        return wake(state) if state is not None else None
+    return wake_record
+
+
+def make_app(component: "Component") -> faust.App:
+    settings = component.settings
+    app_id = f"{settings.topic_prefix}opengym-{component.name}"
+    datadir = Path(settings.home) / "faust" / app_id
+    datadir.mkdir(parents=True, exist_ok=True)
+    port = component.metrics_port
+    return faust.App(
+        app_id,
+        broker=f"kafka://{settings.bootstrap}",
+        store=settings.store_url,
+        topic_partitions=component.topics.partitions,
+        topic_replication_factor=1,
+        version=APP_VERSION,
+        autodiscover=False,
+        web_enabled=False,
+        # Plain `faust worker` turns the web server back on (--with-web is its default); a port of
+        # its own per component (its metrics port minus 3000) keeps workers off Faust's 6066.
+        web_port=port - 3000 if port else 6066,
+        datadir=str(datadir),
+        consumer_auto_offset_reset="earliest",
+        producer_acks=-1,
+        producer_max_request_size=settings.max_message_bytes + 64 * 1024,
+        # Faust's default linger is 0: every event its own produce request. 5 ms batches them; on the
+        # 2-core benchmark machine that took broker and worker CPU down and throughput up by about 20%
+        # (docs/performance.md).
+        producer_linger=settings.producer_linger_ms / 1000.0,
+        broker_commit_interval=1.0,
+        # A SIGKILLed worker holds its partitions until its session expires; Faust's 60 s default
+        # stalled a restarted worker for a minute.
+        broker_session_timeout=10.0,
+        broker_heartbeat_interval=2.0,
+        # Standby copies cost every worker a second consumer of other workers' changelogs; with one
+        # worker per component (the demo, the benchmark) there is nobody to keep them. Run two or more
+        # workers of a component in production? Set OPENGYM_STANDBY_REPLICAS=1 (docs/deployment.md).
+        table_standby_replicas=settings.standby_replicas,
+    )
+
+
+class Processor:
+    """What a component does with a decoded record, with no Faust in it: admission, dispatch, dedupe,
+    publishing, dead letters, counting. :class:`Runtime` runs it in a Faust app; the test harness
+    (:mod:`streams.testing`) runs the very same code over dict tables and a recording sink."""
+
+    def __init__(self, component: "Component"):
+        self.component = component
+        self.name = component.name
+        self.settings = component.settings
+        self.topics = component.topics
+        self.clock = component.clock
+        self._mispartitioned_seen = False
+        self._ignored_seen: set[tuple[str, str]] = set()
+        self._by_runtime_name: dict[str, Topic] = {}
+        self.dead_letter_topic = self.topics.dead_letters[self.name]
+        self.sink: Sink = self._no_sink
+
+    async def _no_sink(self, name: str, key: bytes, value: bytes, partition: int | None) -> None:
+        raise RuntimeError(f"{self.name}: no sink to publish to")
+
+    def now(self) -> int:
+        return now_ms()
+
+    def generation(self) -> int:
+        """The consumer generation (a new one means a rebalance: due indexes are rebuilt)."""
+        return 0
+
+    # ---- consuming ------------------------------------------------------------------------------
+
+    def topic_of(self, message) -> Topic:
+        found = self._by_runtime_name.get(message.topic)
+        if found is None:
+            found = self.topics.lookup(message.topic)
+            self._by_runtime_name[message.topic] = found
+        return found
+
+    def admit(self, topic: Topic, event: Event, message) -> str | None:
+        """Why this record may not enter here (its topic, its envelope, its contract), or None."""
+        kind = event.type_name
+        if kind not in topic.short_names:
+            return (f"{kind} does not belong on {topic.name} (it carries "
+                    f"{', '.join(sorted(topic.short_names))})")
+        timestamp = message.timestamp
+        timestamp_ms = int(timestamp * 1000) if timestamp else None
+        reason = envelope(event, message.key, topic.key, timestamp_ms, max_skew_ms=self.settings.max_clock_skew_ms,
+                          max_age_ms=self.settings.max_event_age_ms)
+        if reason is None:
+            check = self.topics.check_for(kind)
+            reason = check(event) if check is not None else None
+        if reason is None:
+            self._notice_partitioning(message, topic, kind)
+        return reason
+
+    async def _tick(self, agent: Agent, table, tick: ClockTicked, message) -> None:
+        if tick.component != self.name:
+            self.ignored(CLOCK_TICKED, "another component's clock")
+            return
+        metrics.TICKS.labels(self.name).inc()
+        handler = agent.handlers.get(CLOCK_TICKED)
+        if handler is None or table is None:
+            self.ignored(CLOCK_TICKED, f"not handled by {agent.name}")
+            return
+        now = agent.tick_time(message.partition, tick.now) if agent.tick_time is not None else tick.now
+        for key in self.due(table, message.partition, now):
+            # Each due state gets the tick addressed to its key: what it emits correlates with it.
+            await self._step(agent, table, key, tick.model_copy(update={"correlation_id": key}), now, None, message)
+
+    async def _step(self, agent: Agent, table, key: str, event: Event, now: int, content: str | None,
+                    message) -> None:
+        handler = agent.handlers[event.type_name]
+        applied = apply(agent, handler, table.get(key) if table is not None else None, event, now, content)
+        await self.settle(agent, table, key, event, applied, message)
+
+    async def settle(self, agent: Agent, table, key: str, event: Event, applied: Applied, message) -> None:
+        if applied.verdict == "duplicate":
+            metrics.DUPLICATES.labels(self.name, event.type_name).inc()
+            return
+        if applied.verdict == "conflict":
+            await self.dead_letter(message, DUPLICATE_CONFLICT, f"{event.type_name}: {applied.reason}", event)
+            return
+        if applied.verdict == "ignored":
+            self.ignored(event.type_name, applied.reason or "ignored")
+            return
+        encoded = [await self.encode(out) for out in applied.events]
+        for out, (name, out_key, value) in zip(applied.events, encoded):
+            await self.sink(name, out_key, value, None)
+            metrics.EVENTS_OUT.labels(self.name, out.type_name).inc()
+            label = agent.outcome_of(out)
+            if label is not None:
+                metrics.OUTCOMES.labels(self.name, label).inc()
+        if applied.write and table is not None:
+            if applied.record is None:
+                if key in table:
+                    del table[key]
+            else:
+                table[key] = applied.record
+
+    def due(self, table, partition: int, now: int) -> list[str]:
+        """Keys of ``table`` on ``partition`` whose state's wake-up time has come, checked on the state as
+        it is now (a state changed behind the index, or gone, is re-indexed, not visited)."""
+        index = table.due_index
+        index.refresh(self.generation(), table)
+        found = []
+        for key in index.due(partition, now):
+            index.put(key, table.get(key))
+            wake = index.wakes.get(partition, {}).get(key)
+            if wake is not None and wake <= now:
+                found.append(key)
+        return found
+
+    def ignored(self, event_type: str, reason: str) -> None:
+        metrics.IGNORED.labels(self.name, event_type, reason).inc()
+        if (event_type, reason) not in self._ignored_seen:
+            self._ignored_seen.add((event_type, reason))
+            log.info("%s: ignoring %s: %s (counted in opengym_ignored_total; logged once)", self.name,
+                     event_type, reason)
+
+    def _notice_partitioning(self, message, topic: Topic, kind: str) -> None:
+        # Co-partitioning needs every producer to use the murmur2 partitioner (Java's and aiokafka's
+        # default). librdkafka's default is CRC32: say so once, loudly, instead of failing subtly.
+        if self._mispartitioned_seen or kind == CLOCK_TICKED:
+            return
+        key = message.key.decode()
+        if partition_of(key, topic.partitions) != message.partition:
+            self._mispartitioned_seen = True
+            log.warning("%s: %s key %r arrived on partition %s of %s, murmur2 says %s; producers must use "
+                        "partitioner=murmur2_random (see docs/notes/components.md)", self.name, kind,
+                        key, message.partition, message.topic, partition_of(key, topic.partitions))
+
+    async def process(self, agent: Agent, table, message, event: Event, started: float | None = None) -> None:
+        """A decoded record: admit it, then tick, forward, handle or ignore it."""
+        started = time.perf_counter() if started is None else started
+        topic = self.topic_of(message)
+        if agent.observe is not None:
+            agent.observe(message, event)
+        reason = self.admit(topic, event, message)
+        if reason is not None:
+            await self.dead_letter(message, DecodeError.CONTRACT_VIOLATION, f"{event.type_name}: {reason}", event)
+            return
+        kind = event.type_name
+        metrics.EVENTS_IN.labels(self.name, kind).inc()
+        try:
+            if kind == CLOCK_TICKED:
+                await self._tick(agent, table, event, message)
+            elif kind in agent.forward:
+                await self.forward(message, event, agent.forward[kind])
+            elif kind not in agent.handlers:
+                self.ignored(kind, f"not handled by {agent.name}")
+                return
+            else:
+                now = agent.now() if agent.now is not None else self.now()
+                await self._step(agent, table, message.key.decode(), event, now, fingerprint(message.value), message)
+        except OutputTooLarge as exc:
+            await self.dead_letter(message, OUTPUT_TOO_LARGE, f"{kind}: {exc}", event)
+            return
+        except Exception as exc:  # a poison event must not stop the partition; it is dead-lettered
+            log.exception("%s: handling %s failed", self.name, kind)
+            await self.dead_letter(message, HANDLER_ERROR, f"{kind}: {type(exc).__name__}: {exc}", event)
+            return
+        metrics.HANDLER_SECONDS.labels(self.name, kind).observe(time.perf_counter() - started)
+        metrics.LAST_EVENT_TIMESTAMP.labels(self.name).set(time.time())
+
+    # ---- producing ------------------------------------------------------------------------------
+
+    async def publish(self, event: Event, topic: Topic | None = None, partition: int | None = None) -> None:
+        name, key, value = await self.encode(event, topic)
+        await self.sink(name, key, value, partition)
+        metrics.EVENTS_OUT.labels(self.name, event.type_name).inc()
+
+    async def forward(self, message, event: Event, topic: Topic) -> None:
+        """The record, unchanged, onto ``topic``, re-keyed by its key field (a repartitioning step)."""
+        await self.sink(topic_name(topic), str(getattr(event, topic.key)).encode(), self.forwarded(message, event), None)
+        metrics.EVENTS_OUT.labels(self.name, event.type_name).inc()
+
+    def forwarded(self, message, event: Event) -> Any:
+        return event
+
+    async def dead_letter(self, message, kind: str, reason: str, event: Event | None = None) -> None:
+        """Send a bounded copy of ``message`` to the dead-letter topic; if even that fails, skip it loudly."""
+        key, value = message.key, message.value
+        limit = self.settings.dead_letter_payload_bytes
+        correlation = event.correlation_id if event is not None else (
+            key[:200].decode(errors="replace") if key else f"{message.topic}/{message.partition}/{message.offset}")
+        try:
+            letter = DeadLetter.new(
+                correlation_id=correlation[:200] or "(empty)",
+                event_id=str(uuid.uuid5(uuid.NAMESPACE_URL,
+                                        f"dlq/{self.name}/{message.topic}/{message.partition}/{message.offset}")),
+                component=self.name, source_topic=str(message.topic), source_partition=int(message.partition),
+                source_offset=int(message.offset), error_kind=kind, reason=reason[:2000],
+                key=key[:KEY_LIMIT] if key is not None else None,
+                payload=value[:limit] if value is not None else None,
+                payload_size=len(value) if value is not None else None,
+                payload_sha256=hashlib.sha256(value).hexdigest() if value is not None else None,
+                payload_truncated=value is not None and len(value) > limit,
+            )
+            log.warning("%s: dead letter from %s[%s]@%s: %s: %s", self.name, message.topic,
+                        message.partition, message.offset, kind, reason[:500])
+            await self.publish(letter, self.dead_letter_topic)
+            metrics.DEAD_LETTERS.labels(self.name, kind).inc()
+        except Exception:  # nothing may stop the partition: the record is skipped, counted and alerted on
+            log.critical("%s: could not even dead-letter %s[%s]@%s (%s: %s); SKIPPED (original left on its topic)",
+                         self.name, message.topic, message.partition, message.offset, kind, reason[:500],
+                         exc_info=True)
+            metrics.SKIPPED.labels(self.name, kind).inc()
+
+    async def encode(self, event: Event, topic: Topic | None = None) -> tuple[str, bytes, Any]:
+        """(topic name, key, value) of an event on its home topic; the runtime encodes to Avro."""
+        topic = topic or self.topics.home(event.avro_name, self.name)
+        key = str(getattr(event, topic.key, None) or event.correlation_id)
+        return topic_name(topic), key.encode(), event
+
+
+class Runtime(Processor):
+    """One component's Faust app around its :class:`Processor`: codec, tables, agents, timers, metrics."""
+
+    def __init__(self, component: "Component"):
+        super().__init__(component)
+        self.app = make_app(component)
+        self._codec: AvroCodec | None = None
+        self._faust_topics: dict[str, Any] = {}
+        self.sink = self._send_to_kafka
+        self.tables: dict[str, faust.Table] = {}
+        self.agents: dict[str, Any] = {}
+        """Faust agent per declared agent name (for ``test_context()``)."""
+        self.app.on_worker_init.connect(self._on_worker_init)
+        self.app.task(self._on_worker_start)
+        self.app.timer(LAG_INTERVAL_S, name=f"{self.name}.lag")(self._record_lag)
+        if self.clock is not None:
+            self.app.timer(self.settings.tick_interval, on_leader=True, name=f"{self.name}.clock")(self._publish_ticks)
+        for interval, fn in component.timers:
+            self.app.timer(interval, name=f"{self.name}.{fn.__name__}")(self._guarded(fn))
+        for agent in component.agents:
+            self._wire(agent)
+
+    # ---- wiring ---------------------------------------------------------------------------------
+
+    @property
+    def codec(self) -> AvroCodec:
+        if self._codec is None:
+            registry = SchemaRegistryClient({"url": self.settings.registry_url, "timeout": REGISTRY_TIMEOUT_S})
+            self._codec = AvroCodec(registry=registry)
+        return self._codec
+
+    @codec.setter
+    def codec(self, codec: AvroCodec) -> None:
+        self._codec = codec
+
+    def _wire(self, agent: Agent) -> None:
+        names = []
+        for topic in agent.reads:
+            name = topic_name(topic)
+            self._by_runtime_name[name] = topic
+            names.append(name)
+        table = None
+        if agent.table is not None:
+            wake = agent.wake
+            if wake is not None and agent.dedupe:
+                wake = _unwrapped(wake)
+            table = make_table(self.app, agent.table, partitions=self.topics.partitions,
+                               write_behind=self.settings.write_behind(agent.write_behind), wake=wake)
+            self.tables[agent.table] = table
+        channel = self.app.topic(*names, key_type=bytes, value_type=bytes, key_serializer="raw",
+                                 value_serializer="raw")
+
+        async def consume(stream):
+            async for record in stream.events():
+                await self.handle(agent, table, record.message)
+                # Yielding marks the event processed, which agent.test_context().put() waits for.
+                yield record.message.offset
+
+        consume.__name__ = consume.__qualname__ = agent.name
+        self.agents[agent.name] = self.app.agent(channel, name=f"{self.name}.{agent.name}", concurrency=1)(consume)
+
+    def _on_worker_init(self, app: Any = None, **kwargs: Any) -> None:
+        from streams import tuning
+
+        tuning.apply(self.settings)
+
+    async def _on_worker_start(self) -> None:
+        port = metrics.serve(self.name, self._metrics_port(), self.component.catalog, self.settings.metrics_addr)
+        log.info("%s worker started (app %s, metrics on %s)", self.name, self.app.conf.id,
+                 port if port else "no port")
+        await self._registry_call(self._register_outputs)
+
+    def _metrics_port(self) -> int:
+        if self.settings.metrics_port is not None:
+            return self.settings.metrics_port
+        return self.component.metrics_port or 0
+
+    def _register_outputs(self) -> int:
+        """Register every (topic, record) this component writes, off the event loop, before traffic."""
+        count = 0
+        for topic in self.topics.written_by(self.name):
+            for avro_name in topic.events:
+                if topic.kind == "commands" and not (topic is self.clock and avro_name.endswith(CLOCK_TICKED)):
+                    continue
+                self.codec.schema_id(topic_name(topic), self.codec.contracts.get(avro_name))
+                count += 1
+        return count
+
+    async def _registry_call(self, fn: Callable, *args: Any) -> Any:
+        """Run a codec call in a thread; registry trouble (not bad data) is retried, never dead-lettered."""
+        delay = 0.2
+        while True:
+            try:
+                return await asyncio.to_thread(fn, *args)
+            except (DecodeError, EncodeError):
+                raise
+            except Exception as exc:  # registry down or slow: wait for it, the data is not at fault
+                log.warning("%s: schema registry call failed (%s: %s); retrying in %.1fs", self.name,
+                            type(exc).__name__, exc, delay)
+                await asyncio.sleep(delay)
+                delay = min(delay * 2, 5.0)
+
+    def generation(self) -> int:
+        return self.app.consumer_generation_id
+
+    # ---- Kafka ----------------------------------------------------------------------------------
+
+    async def decode(self, value: bytes | None) -> Event:
+        if self.codec.can_decode_offline(value):
+            return self.codec.decode(value)
+        return await self._registry_call(self.codec.decode, value)
+
+    async def handle(self, agent: Agent, table, message) -> None:
+        """Everything one record goes through (see the module docstring)."""
+        started = time.perf_counter()
+        try:
+            event = await self.decode(message.value)
+        except DecodeError as exc:
+            if agent.observe is not None:
+                agent.observe(message, None)
+            await self.dead_letter(message, exc.kind, exc.reason)
+            return
+        await self.process(agent, table, message, event, started)
+
+    async def encode(self, event: Event, topic: Topic | None = None) -> tuple[str, bytes, bytes]:
+        """(topic name, key, value) of an event on its home topic, size-checked."""
+        topic = topic or self.topics.home(event.avro_name, self.name)
+        name = topic_name(topic)
+        key = str(getattr(event, topic.key, None) or event.correlation_id)
+        try:
+            if self.codec.can_encode_offline(name, event.avro_name):
+                value = self.codec.encode(event, name)
+            else:
+                value = await self._registry_call(self.codec.encode, event, name)
+        except EncodeError:
+            log.exception("%s: cannot encode %s", self.name, event.type_name)
+            raise
+        if len(value) + len(key) > self.settings.max_message_bytes:
+            raise OutputTooLarge(f"{event.type_name} for {name} encodes to {len(value)} bytes; the limit is "
+                                 f"{self.settings.max_message_bytes} (OPENGYM_MAX_MESSAGE_BYTES)")
+        return name, key.encode(), value
+
+    def forwarded(self, message, event: Event) -> bytes:
+        return message.value  # the same bytes: nothing is re-encoded on the way
+
+    async def _send_to_kafka(self, name: str, key: bytes, value: bytes, partition: int | None) -> None:
+        # Into Faust's producer buffer, like the tables' changelog writes: no task per message, and
+        # Faust flushes the buffer before it commits an offset, so at-least-once holds.
+        self._faust_topic(name).send_soon(key=key, value=value, partition=partition)
+
+    def _faust_topic(self, runtime_name: str):
+        found = self._faust_topics.get(runtime_name)
+        if found is None:
+            found = self.app.topic(runtime_name, key_type=bytes, value_type=bytes, key_serializer="raw",
+                                   value_serializer="raw")
+            self._faust_topics[runtime_name] = found
+        return found
+
+    # ---- timers ---------------------------------------------------------------------------------
+
+    def _guarded(self, fn: Callable[[], Any]) -> Callable[[], Awaitable[None]]:
+        async def timer() -> None:
+            try:
+                result = fn()
+                if asyncio.iscoroutine(result):
+                    await result
+            except Exception:  # an exception in a Faust timer crashes the whole worker
+                log.exception("%s: timer %s failed", self.name, getattr(fn, "__name__", fn))
+        timer.__name__ = getattr(fn, "__name__", "timer")
+        return timer
+
+    async def _record_lag(self) -> None:
+        try:
+            record_consumer_lag(self.app, self.name)
+        except Exception:  # a metric must never take the worker down
+            log.exception("%s: recording consumer lag failed", self.name)
+
+    async def _publish_ticks(self) -> None:
+        now = now_ms()
+        try:
+            for partition in range(self.clock.partitions):
+                tick = ClockTicked.new(correlation_id="clock", occurred_at=now, now=now, component=self.name)
+                await self.publish(tick, self.clock, partition=partition)
+        except Exception:  # a missed tick only delays deadlines by one interval; never crash the worker
+            log.exception("%s: publishing clock ticks failed", self.name)
