@@ -119,7 +119,9 @@ def render(catalog: Catalog) -> str:
            "fails when this file is stale). Durations are the defaults; each can be overridden by "
            "environment (`OPENGYM_<PROCESS>_<WHAT>_MS`, see `agents/catalog.py`).", "",
            f"Every process below is watched by the observer, `{catalog.observer}`, which publishes only "
-           "`AnomalyDetected` and never drives a process.", ""]
+           "`AnomalyDetected` and never drives a process.", "",
+           "The same catalogs, with the topics, the contracts and who sends and reads each, are an AsyncAPI 3 "
+           "document: [asyncapi/opengym.json](asyncapi/opengym.json) (`opengym catalog asyncapi`).", ""]
     for bt in catalog.transactions:
         out += [f"## Business transaction: {bt.name}", ""]
         if bt.doc:
