@@ -1,10 +1,13 @@
 # The two commands: `make demo` (the main job) and `make test` (the whole suite).
-# Both install what they need: Python packages into .venv, the stack's jars into ~/.cache/opengym.
+# Both install what they need: Python packages into .venv, the Node tools the tests use (the Mermaid and
+# AsyncAPI parsers) into tools/node/node_modules, the stack's jars into ~/.cache/opengym.
 
 PYTHON ?= python3.11
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
+NODE_DIR := tools/node
+NODE_STAMP := $(NODE_DIR)/node_modules/.installed
 
 .PHONY: install demo test test-unit stack-up stack-down bench clean
 
@@ -16,7 +19,13 @@ $(STAMP): pyproject.toml .ci/debian-packages
 	$(BIN)/pip install --quiet -e '.[test]'
 	touch $(STAMP)
 
-install: $(STAMP)
+# npm ci only when node_modules is missing or the lock changed; after the Debian packages (node, npm).
+$(NODE_STAMP): $(NODE_DIR)/package.json $(NODE_DIR)/package-lock.json | $(STAMP)
+	@command -v npm >/dev/null || { echo "node and npm are required (scripts/install-debian-packages)"; exit 1; }
+	cd $(NODE_DIR) && npm ci --loglevel=error
+	touch $(NODE_STAMP)
+
+install: $(STAMP) $(NODE_STAMP)
 
 stack-up: install
 	$(BIN)/opengym stack up
@@ -37,4 +46,4 @@ bench: install
 	$(BIN)/opengym bench pipeline $(BENCH_ARGS)
 
 clean:
-	rm -rf $(VENV) *.egg-info .pytest_cache
+	rm -rf $(VENV) *.egg-info .pytest_cache $(NODE_DIR)/node_modules

@@ -45,51 +45,73 @@ def duration(ms: int | None) -> str:
     return f"{ms} ms"
 
 
-def _id(name: str) -> str:
-    return re.sub(r"[^A-Za-z0-9]", "", name)
+def _text(value: str) -> str:
+    """A name as literal label text: Mermaid's entity codes for the characters its syntax, its Markdown
+    strings or the HTML label would take for their own (``#`` first: the codes start with it)."""
+    for char, code in (("#", "#35;"), ("&", "#38;"), ('"', "#quot;"), ("<", "#lt;"), (">", "#gt;"),
+                       ("`", "#96;")):
+        value = value.replace(char, code)
+    return value
+
+
+class _Diagram:
+    """One flowchart. Node ids are the role and a running number (``n1_transaction``), never derived
+    from a name, so two parts of a diagram cannot collide however they are named (a choreography
+    named like its business transaction once merged the two nodes into a self-loop)."""
+
+    def __init__(self) -> None:
+        self.lines = ["```mermaid", "flowchart TD"]
+        self._count = 0
+
+    def node(self, role: str, shape: str, *label: str) -> str:
+        self._count += 1
+        node_id = f"n{self._count}_{role}"
+        opening, closing = shape.split("|")
+        self.lines.append(f'  {node_id}{opening}"{"<br/>".join(label)}"{closing}')
+        return node_id
+
+    def edge(self, source: str, target: str, label: str | None = None, dotted: bool = False) -> None:
+        arrow = "-.->" if dotted else "-->"
+        text = f'|"{label}"|' if label else ""
+        self.lines.append(f"  {source} {arrow}{text} {target}")
+
+    def end(self) -> list[str]:
+        return self.lines + ["```"]
 
 
 def _tree(bt: BusinessTransaction) -> list[str]:
-    lines = ["```mermaid", "flowchart TD"]
-    root = _id(bt.name)
-    lines.append(f'  {root}(["{bt.name}"])')
+    diagram = _Diagram()
+    root = diagram.node("transaction", "([|])", _text(bt.name))
     orch = bt.orchestration
     if orch is not None:
-        o = _id(orch.name)
-        lines.append(f'  {o}["ORCHESTRATION {orch.name}<br/>owner: {orch.owner}<br/>starts on {orch.trigger}"]')
-        lines.append(f"  {root} --> {o}")
+        o = diagram.node("orchestration", "[|]", f"ORCHESTRATION {_text(orch.name)}", f"owner: {_text(orch.owner)}",
+                         f"starts on {_text(orch.trigger)}")
+        diagram.edge(root, o)
         for pair in orch.nested:
-            n = _id(pair.name)
-            label = "COMPENSATION" if pair.compensation else "NESTED"
-            lines.append(f'  {n}["{label} {pair.name}<br/>owner: {pair.participant}<br/>deadline '
-                         f'{duration(pair.deadline_ms)} from {pair.deadline_from}"]')
-            lines.append(f"  {o} -->|{pair.request}| {n}")
-            lines.append(f"  {n} -.->|{' / '.join(pair.replies)}| {o}")
-        t = o + "Terminal"
-        lines.append(f'  {t}{{{{"TERMINAL<br/>{" | ".join(orch.terminal)}"}}}}')
-        lines.append(f"  {o} --> {t}")
+            n = diagram.node("nested", "[|]", f"{'COMPENSATION' if pair.compensation else 'NESTED'} {_text(pair.name)}",
+                             f"owner: {_text(pair.participant)}",
+                             f"deadline {duration(pair.deadline_ms)} from {_text(pair.deadline_from)}")
+            diagram.edge(o, n, _text(pair.request))
+            diagram.edge(n, o, " / ".join(_text(r) for r in pair.replies), dotted=True)
+        t = diagram.node("terminal", "{{|}}", "TERMINAL", " | ".join(_text(e) for e in orch.terminal))
+        diagram.edge(o, t)
         for proc in bt.downstream:
-            d = _id(proc.name)
-            completion = ("" if proc.single_fact else
-                          f"<br/>completes with {proc.completion} within {duration(proc.complete_within_ms)}")
-            lines.append(f'  {d}["DOWNSTREAM {proc.name}<br/>owner: {proc.owner}<br/>starts with {proc.start} '
-                         f'within {duration(proc.start_within_ms)}{completion}"]')
-            lines.append(f"  {t} -->|{proc.trigger}| {d}")
+            label = [f"DOWNSTREAM {_text(proc.name)}", f"owner: {_text(proc.owner)}",
+                     f"starts with {_text(proc.start)} within {duration(proc.start_within_ms)}"]
+            if not proc.single_fact:
+                label.append(f"completes with {_text(proc.completion)} within {duration(proc.complete_within_ms)}")
+            d = diagram.node("downstream", "[|]", *label)
+            diagram.edge(t, d, _text(proc.trigger))
     chain = bt.choreography
     if chain is not None:
-        c = _id(chain.name)
-        lines.append(f'  {c}["CHOREOGRAPHY {chain.name}<br/>nobody owns it"]')
-        lines.append(f"  {root} --> {c}")
-        previous = c
-        for index, fact in enumerate(chain.facts):
-            f = f"{c}Hop{index + 1}"
-            lines.append(f'  {f}["{fact.label}<br/>by {fact.producer}"]')
-            stall = chain.facts[index - 1].stall_after_ms if index else None
-            arrow = f" -->|within {duration(stall)}| " if stall else " --> "
-            lines.append(f"  {previous}{arrow}{f}")
-            previous = f
-    lines.append("```")
-    return lines
+        c = diagram.node("choreography", "[|]", f"CHOREOGRAPHY {_text(chain.name)}", "nobody owns it")
+        diagram.edge(root, c)
+        previous, stall = c, None
+        for fact in chain.facts:
+            hop = diagram.node("hop", "[|]", _text(fact.label), f"by {_text(fact.producer)}")
+            diagram.edge(previous, hop, f"within {duration(stall)}" if stall else None)
+            previous, stall = hop, fact.stall_after_ms
+    return diagram.end()
 
 
 def _step_row(step) -> str:
@@ -109,7 +131,9 @@ def render(catalog: Catalog) -> str:
            "fails when this file is stale). Durations are the defaults; each can be overridden by "
            "environment (`OPENGYM_<PROCESS>_<WHAT>_MS`, see docs/settings.md).", "",
            f"Every process below is watched by the observer, `{catalog.observer}`, which publishes only "
-           "`AnomalyDetected` and never drives a process.", ""]
+           "`AnomalyDetected` and never drives a process.", "",
+           "The same catalogs, with the topics, the contracts and who sends and reads each, are an AsyncAPI 3 "
+           "document: [asyncapi/opengym.json](asyncapi/opengym.json) (`opengym catalog asyncapi`).", ""]
     for bt in catalog.transactions:
         out += [f"## Business transaction: {bt.name}", ""]
         if bt.doc:
