@@ -23,6 +23,7 @@ COMMAND_MODULES = (
     "streams.commands.trace",
     "streams.commands.bench",
     "streams.commands.settings",
+    "streams.commands.deploy",
 )
 
 

@@ -43,20 +43,33 @@ def test_every_component_has_a_worker_service_running_it(compose):
         assert "/app/state" in targets, f"{component} keeps its state dir on a volume"
 
 
-def test_metric_ports_agree_between_code_compose_and_prometheus(compose):
+def test_metric_ports_agree_between_the_registry_compose_and_prometheus(compose):
+    from streams.commands.deploy import scrape_targets
+
     scrape = yaml.safe_load((ROOT / "monitoring" / "prometheus" / "prometheus.yml").read_text())
-    targets = {
-        config["labels"]["component"]: config["targets"][0]
-        for job in scrape["scrape_configs"] if job["job_name"] == "opengym"
-        for config in job["static_configs"]
-    }
-    assert set(targets) == set(COMPONENTS), \
-        f"monitoring/prometheus/prometheus.yml scrapes {sorted(targets)}; the registry has {sorted(COMPONENTS)}"
+    (job,) = [job for job in scrape["scrape_configs"] if job["job_name"] == "opengym"]
+    assert job["file_sd_configs"] == [{"files": ["/etc/prometheus/targets/*.json"]}], \
+        "monitoring/prometheus/prometheus.yml: the targets come from the registry, written by the init job"
+    targets = {t["labels"]["component"]: t["targets"][0] for t in scrape_targets(SYSTEM)}
+    assert set(targets) == set(COMPONENTS)
     for component, port in METRIC_PORTS.items():
         assert compose["services"][component]["environment"]["OPENGYM_METRICS_PORT"] == str(port), \
             f"docker-compose.yml: {component}'s OPENGYM_METRICS_PORT is not {port} (agents/system.py)"
-        assert targets[component] == f"{component}:{port}", \
-            f"monitoring/prometheus/prometheus.yml: {component} is not scraped at {component}:{port}"
+        assert targets[component] == f"{component}:{port}"
+    init = " ".join(compose["services"]["init"]["entrypoint"])
+    assert "opengym deploy targets --out /targets/" in init, "docker-compose.yml: init writes Prometheus' targets"
+
+
+def test_prometheus_accepts_its_configuration(tmp_path):
+    import shutil as sh
+
+    promtool = sh.which("promtool")
+    assert promtool, "promtool is not installed (Debian: prometheus, see .ci/debian-packages)"
+    for name in ("prometheus.yml", "alerts.yml"):
+        sh.copy(ROOT / "monitoring" / "prometheus" / name, tmp_path / name)
+    result = subprocess.run([promtool, "check", "config", str(tmp_path / "prometheus.yml")], capture_output=True,
+                            text=True)
+    assert result.returncode == 0, result.stdout + result.stderr
 
 
 def test_workers_wait_for_topics_and_schemas(compose):

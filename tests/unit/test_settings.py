@@ -15,3 +15,26 @@ def test_every_kind_of_knob_is_read_from_the_environment(monkeypatch):
         (0, False, 0.25, "/somewhere")
     monkeypatch.setenv("OPENGYM_METRICS_PORT", "")
     assert Settings.from_env().metrics_port is None, "empty means the default"
+
+
+def test_docs_settings_md_lists_every_knob():
+    from streams.commands.settings import DOCS_PATH, render
+
+    assert DOCS_PATH.read_text() == render(), "docs/settings.md is stale: run `opengym settings docs`"
+
+
+def test_every_opengym_variable_the_code_reads_is_a_declared_knob():
+    import re
+    from pathlib import Path
+
+    from streams.commands.settings import all_knobs
+
+    root = Path(__file__).resolve().parents[2]
+    declared = set(all_knobs())
+    named = set()
+    for folder in ("streams", "agents", "topics", "monitoring"):
+        for path in (root / folder).rglob("*.py"):
+            named |= set(re.findall(r"OPENGYM_[A-Z0-9_]*[A-Z0-9]", path.read_text()))
+    patterns = {"OPENGYM_PROCESS"}  # OPENGYM_<PROCESS>_<WHAT>_MS, spelled out in docs
+    undeclared = sorted(n for n in named - declared if not any(n.startswith(p) for p in patterns))
+    assert undeclared == [], f"read from the environment but not declared as knobs: {undeclared}"
