@@ -10,6 +10,8 @@ step table is built, the one place they are stated.
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import topics
 from agents.reservation import booking
 from streams.catalog import BusinessTransaction, Catalog, Choreography, DownstreamProcess, Fact
@@ -93,5 +95,8 @@ def knobs() -> tuple[type, ...]:
     return booking.BookingConfig, EntitlementConfig, BillingConfig, SettlementConfig, GatewayConfig, NotificationsConfig
 
 
-SYSTEM = System("opengym", topics.CATALOG, COMPONENTS, processes, knobs=knobs,
+HERE = Path(__file__).resolve().parent
+
+SYSTEM = System("opengym", topics.CATALOG, COMPONENTS, processes, knobs=knobs, namespace="opengym",
+                schemas=HERE.parent / "schemas", models=HERE.parent / "opengym" / "models.py",
                 doc="A fitness platform whose members book classes at partner gyms.")

@@ -24,8 +24,7 @@ from confluent_kafka.schema_registry.error import SchemaRegistryError
 from pydantic import ValidationError
 
 from streams.contracts import Contract, Contracts, load_contracts, strip_logical_types
-from streams.event import Event
-from streams.models import BY_AVRO_NAME
+from streams.event import Event, model_for
 from streams.settings import Settings, get_settings
 
 MAGIC = 0
@@ -161,7 +160,11 @@ class AvroCodec:
                               schema_id) from None
         writer = fastavro.parse_schema(strip_logical_types(writer_json), _write_hint=False)
         same = strip_logical_types(writer_json) == strip_logical_types(contract.schema)
-        reader = _Reader(contract, BY_AVRO_NAME[contract.full_name], writer, None if same else contract.parsed)
+        model = model_for(contract.full_name)
+        if model is None:
+            raise DecodeError(DecodeError.UNKNOWN_RECORD, f"schema id {schema_id} is record {full_name}, whose model "
+                              "is not loaded here", schema_id)
+        reader = _Reader(contract, model, writer, None if same else contract.parsed)
         with self._lock:
             self._readers[schema_id] = reader
         return reader
@@ -211,15 +214,13 @@ def build_event(data: dict[str, Any], *, fill_envelope: bool = True) -> Event:
     import uuid
 
     from streams.event import now_ms
-    from streams.models import BY_NAME
-
     if not isinstance(data, dict):
         raise ValueError(f"an event is a JSON object, got {type(data).__name__}")
     data = dict(data)
     type_name = data.pop("type", None)
     if not type_name:
         raise ValueError('type: missing; say which event this is, e.g. "type": "BookClassRequested"')
-    model = BY_AVRO_NAME.get(type_name) or BY_NAME.get(type_name)
+    model = model_for(type_name)
     if model is None:
         raise ValueError(f"type: unknown event {type_name!r}")
     if fill_envelope:

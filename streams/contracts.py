@@ -1,4 +1,9 @@
-"""The event contracts: every ``schemas/<owner>/<Event>.avsc``, loaded once and indexed by name."""
+"""The event contracts: every ``<schemas dir>/<owner>/<Event>.avsc``, loaded once and indexed by name.
+
+Two trees make a system's contracts: the library's own (``streams/schemas``: ClockTicked, DeadLetter,
+AnomalyDetected) and the system's (its ``schemas`` directory). In each, a record's namespace is the
+tree's namespace plus its owner directory (``opengym.reservation`` for ``schemas/reservation/``).
+"""
 
 from __future__ import annotations
 
@@ -11,7 +16,6 @@ from typing import Any
 
 import fastavro
 
-from streams.settings import get_settings
 
 ENVELOPE = ("event_id", "correlation_id", "causation_id", "occurred_at")
 
@@ -74,18 +78,28 @@ def load_avsc(path: Path) -> dict:
     return schema
 
 
-class Contracts:
-    """All contracts under one schemas directory."""
+LIBRARY_SCHEMAS = Path(__file__).resolve().parent / "schemas"
+"""The library's own contracts (namespace ``opengym``)."""
+LIBRARY_NAMESPACE = "opengym"
 
-    def __init__(self, root: Path):
+
+class Contracts:
+    """All contracts under one or more schemas directories, each with its namespace."""
+
+    def __init__(self, root: Path, namespace: str = LIBRARY_NAMESPACE, *more: tuple[Path, str]):
         self.root = root
+        self.roots: tuple[tuple[Path, str], ...] = ((root, namespace), *more)
         self.by_full_name: dict[str, Contract] = {}
         self.by_name: dict[str, Contract] = {}
+        for tree, prefix in self.roots:
+            self._load(tree, prefix)
+
+    def _load(self, root: Path, prefix: str) -> None:
         for path in sorted(root.glob("*/*.avsc")):
             schema = load_avsc(path)
             owner = path.parent.name
             namespace = schema.get("namespace", "")
-            expected_ns = "opengym." + owner.replace("-", "_")
+            expected_ns = f"{prefix}." + owner.replace("-", "_")
             if namespace != expected_ns:
                 raise ContractError(f"{path}: namespace is {namespace!r}, expected {expected_ns!r}")
             if path.stem != schema["name"]:
@@ -115,6 +129,24 @@ class Contracts:
         return len(self.by_full_name)
 
 
-@lru_cache(maxsize=4)
-def load_contracts(root: str | None = None) -> Contracts:
-    return Contracts(Path(root) if root else get_settings().schemas_dir)
+    def of_tree(self, root: Path) -> list[Contract]:
+        """The contracts that live under one of the trees."""
+        root = root.resolve()
+        return [c for c in self if c.path.resolve().is_relative_to(root)]
+
+
+def load_contracts(system=None, root: Path | None = None) -> Contracts:
+    """The library's contracts plus the system's (the configured one unless given), or ``root``'s tree
+    in place of the system's."""
+    if root is not None:
+        return _load_contracts(str(Path(root).resolve()), LIBRARY_NAMESPACE)
+    if system is None:
+        from streams.system import load
+
+        system = load()
+    return _load_contracts(str(Path(system.schemas).resolve()), system.namespace)
+
+
+@lru_cache(maxsize=8)
+def _load_contracts(root: str, namespace: str) -> Contracts:
+    return Contracts(LIBRARY_SCHEMAS, LIBRARY_NAMESPACE, (Path(root), namespace))

@@ -29,6 +29,15 @@ def derived_event_id(cause_event_id: str, event_type: str, discriminator: str = 
     return str(uuid.uuid5(_EVENT_IDS, f"{cause_event_id}/{event_type}/{discriminator}/{correlation_id}"))
 
 
+MODELS: dict[str, type["Event"]] = {}
+"""Every event model there is, by Avro full name and by short name (each generated model registers itself)."""
+
+
+def model_for(name: str) -> type["Event"] | None:
+    """The event model of a record, by Avro full name or short name (None: not loaded, or no such record)."""
+    return MODELS.get(name)
+
+
 class Event(BaseModel):
     """Base of every generated event model: the envelope fields."""
 
@@ -36,6 +45,15 @@ class Event(BaseModel):
 
     avro_name: ClassVar[str] = ""
     owner: ClassVar[str] = ""
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        if cls.__dict__.get("avro_name"):
+            for name in (cls.avro_name, cls.__name__):
+                known = MODELS.get(name)
+                if known is not None and known.avro_name != cls.avro_name:
+                    raise TypeError(f"two records named {cls.__name__}: {known.avro_name} and {cls.avro_name}")
+                MODELS[name] = cls
 
     event_id: StrictStr
     correlation_id: StrictStr

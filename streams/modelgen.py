@@ -1,14 +1,16 @@
-"""Derive the pydantic models in ``streams/models.py`` from the .avsc contracts.
+"""Derive pydantic models from the .avsc contracts: the library's into ``streams/models.py``, a system's into
+the file its declaration names (``System.models``).
 
 The models are generated, never edited: ``opengym contracts generate`` rewrites them and
-``tests/unit/test_contracts.py`` fails when the committed file differs from what this produces.
+``tests/unit/test_contracts.py`` fails when a committed file differs from what this produces.
 """
 
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Iterable
 
-from streams.contracts import Contracts, load_contracts
+from streams.contracts import LIBRARY_SCHEMAS, Contract, load_contracts
 
 MODELS_PATH = Path(__file__).resolve().parent / "models.py"
 
@@ -54,7 +56,8 @@ class _Gen:
         raise ValueError(f"{where}: type {kind} is not supported by the model generator")
 
 
-def render(contracts: Contracts) -> str:
+def render(contracts: Iterable[Contract], source: str = "streams/schemas") -> str:
+    contracts = list(contracts)
     gen = _Gen()
     classes: list[str] = []
     for contract in sorted(contracts, key=lambda c: (c.owner, c.name)):
@@ -82,7 +85,7 @@ def render(contracts: Contracts) -> str:
     names = sorted(c.name for c in contracts)
     registry = "\n".join(f"    {n}," for n in names)
     return (
-        '"""Event models derived from schemas/**/*.avsc by streams.modelgen. DO NOT EDIT.\n\n'
+        f'"""Event models derived from {source}/**/*.avsc by streams.modelgen. DO NOT EDIT.\n\n'
         "Regenerate with `opengym contracts generate`; a unit test fails when this file drifts.\n"
         '"""\n\n'
         "from __future__ import annotations\n\n"
@@ -99,8 +102,23 @@ def render(contracts: Contracts) -> str:
     )
 
 
-def generate(write: bool = True) -> str:
-    source = render(load_contracts())
+def outputs(system=None) -> dict[Path, str]:
+    """{models file: its source} for the library and the system (the configured one unless given)."""
+    if system is None:
+        from streams.system import load
+
+        system = load()
+    contracts = load_contracts(system)
+    found = {MODELS_PATH: render(contracts.of_tree(LIBRARY_SCHEMAS), "streams/schemas")}
+    if system.models is not None and system.schemas is not None:
+        found[Path(system.models)] = render(contracts.of_tree(Path(system.schemas)),
+                                            f"the {system.name} system's schemas")
+    return found
+
+
+def generate(write: bool = True, system=None) -> dict[Path, str]:
+    found = outputs(system)
     if write:
-        MODELS_PATH.write_text(source)
-    return source
+        for path, source in found.items():
+            path.write_text(source)
+    return found

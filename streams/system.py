@@ -14,6 +14,7 @@ import os
 from dataclasses import dataclass, field
 from functools import cached_property
 from importlib import metadata
+from pathlib import Path
 from typing import Callable
 
 from streams.catalog import Catalog
@@ -42,6 +43,12 @@ class System:
     components: tuple[ComponentSpec, ...]
     processes: Callable[[], Catalog] = field(compare=False)
     """Builds the process catalog (reading its duration knobs from the environment at that moment)."""
+    schemas: Path | None = None
+    """The directory of the system's contracts (``<owner>/<Event>.avsc``)."""
+    namespace: str = "opengym"
+    """Its records' namespace prefix: ``<namespace>.<owner>.<Event>``."""
+    models: Path | None = None
+    """Where ``opengym contracts generate`` writes the system's event models."""
     knobs: Callable[[], tuple[type, ...]] = field(default=tuple, compare=False)
     """The knob dataclasses of the system's components (for the generated table of every knob)."""
     doc: str = ""

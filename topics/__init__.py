@@ -9,7 +9,7 @@ Every component that owns a topic gets a dead-letter topic, ``opengym.<component
 from __future__ import annotations
 
 from streams.checks import all_of, correlates_by, non_empty, positive
-from streams.models import InstrumentKind
+from opengym.models import InstrumentKind
 from streams.topic import CLOCK, DEAD_LETTER, EXTERNAL, Topic, TopicCatalog, topic_name  # noqa: F401
 
 PARTITIONS = 4

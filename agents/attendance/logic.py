@@ -11,7 +11,7 @@ choreography (Attendance does not know who reacts).
 from __future__ import annotations
 
 from streams.event import Ignored, Result, ignore
-from streams.models import (AttendancePending, AttendanceRecorded, CheckInRejected, CheckInRejection,
+from opengym.models import (AttendancePending, AttendanceRecorded, CheckInRejected, CheckInRejection,
                             CheckInRequested, ReservationConfirmed)
 
 PENDING = "PENDING"

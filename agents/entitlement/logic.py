@@ -21,7 +21,8 @@ from functools import partial
 
 from streams.codec import build_event
 from streams.event import Event, Handler, Ignored, Result, ignore, share_of
-from streams.models import (ClockTicked, DenialReason, InstrumentConsumed, InstrumentConsumeDenied,
+from streams.models import ClockTicked
+from opengym.models import (DenialReason, InstrumentConsumed, InstrumentConsumeDenied,
                             InstrumentConsumeRequested, InstrumentGranted, InstrumentGrantRequested,
                             InstrumentKind, InstrumentReleased, InstrumentReleaseRequested)
 from streams.settings import from_env, knob

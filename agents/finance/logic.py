@@ -10,7 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from streams.event import Event, Ignored, Result, ignore, share_of
-from streams.models import (PaymentFailed, PaymentFailureReason, PaymentInitiated, PaymentSettled,
+from opengym.models import (PaymentFailed, PaymentFailureReason, PaymentInitiated, PaymentSettled,
                             SettlementObligationCalculated)
 from streams.settings import from_env, knob
 

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from functools import partial
 
 from streams.event import Handler, Ignored, Result, ignore
-from streams.models import (AttendanceRecorded, EscalationReason, PaymentFailed, PaymentSettled,
+from opengym.models import (AttendanceRecorded, EscalationReason, PaymentFailed, PaymentSettled,
                             SettlementConfirmed, SettlementEscalated, SettlementObligationCalculated)
 from streams.settings import from_env, knob
 

@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from streams.catalog import Compensation, Orchestration, Step, Terminal, fails, succeeds
 from streams.component import labelled
 from streams.event import value_of
-from streams.models import (InstrumentConsumeRequested, InstrumentReleaseRequested, RejectionReason,
+from opengym.models import (InstrumentConsumeRequested, InstrumentReleaseRequested, RejectionReason,
                             ReleaseReason, ReservationConfirmed, ReservationRejected, SeatHoldRequested,
                             SeatReleaseRequested)
 from streams.settings import env_ms, from_env, knob

@@ -16,7 +16,7 @@ thing, not silence.
 from __future__ import annotations
 
 from streams.event import Ignored, Result, ignore
-from streams.models import (ClassScheduled, ScheduleClassRequested, SeatHeld, SeatHoldRequested, SeatRefusal,
+from opengym.models import (ClassScheduled, ScheduleClassRequested, SeatHeld, SeatHoldRequested, SeatRefusal,
                             SeatRefused, SeatReleaseRequested)
 
 

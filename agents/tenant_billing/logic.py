@@ -8,7 +8,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from streams.event import Ignored, Result, ignore
-from streams.models import BillingLineRecorded, ReservationConfirmed
+from opengym.models import BillingLineRecorded, ReservationConfirmed
 from streams.settings import from_env, knob
 
 

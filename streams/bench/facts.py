@@ -9,7 +9,7 @@ import random
 from dataclasses import dataclass
 
 from streams.event import Event
-from streams.models import (AttendancePending, AttendanceRecorded, BillingLineRecorded, BookClassRequested,
+from opengym.models import (AttendancePending, AttendanceRecorded, BillingLineRecorded, BookClassRequested,
                             InstrumentConsumed, InstrumentConsumeDenied, InstrumentConsumeRequested,
                             InstrumentReleased, InstrumentReleaseRequested, NotificationSent, PaymentFailed,
                             PaymentInitiated, PaymentSettled, ReservationConfirmed, ReservationRejected,

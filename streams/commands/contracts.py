@@ -11,19 +11,20 @@ from streams.contracts import ContractError
 def register(subparsers) -> None:
     parser = subparsers.add_parser("contracts", help="the Avro contracts and their generated models")
     actions = parser.add_subparsers(dest="action", metavar="ACTION", required=True)
-    gen = actions.add_parser("generate", help="rewrite streams/models.py from schemas/")
+    gen = actions.add_parser("generate", help="rewrite the library's and the system's event models from their .avsc files")
     gen.set_defaults(handler=_generate)
-    check = actions.add_parser("check", help="fail when streams/models.py differs from schemas/")
+    check = actions.add_parser("check", help="fail when a generated models file differs from its contracts")
     check.set_defaults(handler=_check)
 
 
 def _generate(args) -> int:
     try:
-        modelgen.generate(write=True)
+        written = modelgen.generate(write=True)
     except ContractError as exc:
         print(f"opengym contracts generate: {exc}", file=sys.stderr)
         return 1
-    print(f"wrote {modelgen.MODELS_PATH}")
+    for path in written:
+        print(f"wrote {path}")
     return 0
 
 
@@ -33,8 +34,10 @@ def _check(args) -> int:
     except ContractError as exc:
         print(f"opengym contracts check: {exc}", file=sys.stderr)
         return 1
-    if modelgen.MODELS_PATH.read_text() != wanted:
-        print("streams/models.py is stale: run `opengym contracts generate`", file=sys.stderr)
+    stale = [path for path, source in wanted.items() if not path.exists() or path.read_text() != source]
+    for path in stale:
+        print(f"{path} is stale: run `opengym contracts generate`", file=sys.stderr)
+    if stale:
         return 1
-    print("streams/models.py matches schemas/")
+    print(f"{', '.join(str(p) for p in wanted)} match the contracts")
     return 0

@@ -19,7 +19,7 @@ from confluent_kafka.schema_registry.error import SchemaRegistryError
 from streams import compat
 from streams.codec import registry_client, subject_name
 from streams.compat import Level, LevelConfig, Verdict, Version
-from streams.contracts import Contract, ContractError, Contracts
+from streams.contracts import LIBRARY_NAMESPACE, LIBRARY_SCHEMAS, Contract, ContractError, Contracts
 from streams.settings import get_settings
 from streams.system import load
 from streams.topic import topic_name
@@ -75,9 +75,15 @@ def _fail(command: str, message: str) -> int:
 
 
 def _load_tree(args) -> tuple[Path, Contracts, LevelConfig]:
-    root = (args.schemas or get_settings().schemas_dir).resolve()
-    contracts = Contracts(root)  # validates every file before anything else happens
-    for contract in contracts:  # and as strictly as the registry's Java parser will
+    """The library's contracts plus the system's (or those under ``--schemas``), validated, and the levels."""
+    system = load()
+    root = (args.schemas or system.schemas).resolve()
+    if not any(root.glob("*/*.avsc")):
+        raise ContractError(f"no contracts under {root} (expected <owner>/<Event>.avsc files); is this the system's "
+                            "schemas directory?")
+    # read afresh (not the cached set the codec uses): the files may have changed since
+    contracts = Contracts(LIBRARY_SCHEMAS, LIBRARY_NAMESPACE, (root, system.namespace))
+    for contract in contracts:  # as strictly as the registry's Java parser will
         compat.parse(contract.schema, str(contract.path))
     config = compat.load_config(args.config or root / CONFIG_NAME)
     return root, contracts, config
@@ -273,11 +279,17 @@ def _git(repo: Path, *args: str, check: bool = True) -> subprocess.CompletedProc
 
 def git_history(repo: Path, ref: str, path: str) -> list[tuple[str, str]]:
     """(short commit, file text) for each distinct version of ``path`` in ``ref``'s history, oldest first."""
-    commits = _git(repo, "log", "--reverse", "--format=%H", ref, "--", path).stdout.split()
+    # A contract moved to another tree (the library's records moved out of the system's schemas) keeps its
+    # history: any earlier file with the same <owner>/<Event>.avsc is the same record.
+    suffix = "/".join(path.split("/")[-2:])
+    ever = _git(repo, "log", "--format=", "--name-only", ref, "--", "*.avsc").stdout.split()
+    paths = sorted({p for p in ever if p == path or p.endswith("/" + suffix) or p == suffix})
+    commits = _git(repo, "log", "--reverse", "--format=%H", ref, "--", *(paths or [path])).stdout.split()
     versions: list[tuple[str, str]] = []
     for commit in commits:
-        shown = _git(repo, "show", f"{commit}:{path}", check=False)
-        if shown.returncode != 0:  # the commit deleted the file
+        shown = next((r for r in (_git(repo, "show", f"{commit}:{p}", check=False) for p in [path, *paths])
+                      if r.returncode == 0), None)
+        if shown is None:  # the commit deleted the file
             continue
         if versions and _same_json(versions[-1][1], shown.stdout):
             continue
@@ -298,7 +310,12 @@ def _check_against_git(root: Path, contracts: Contracts, subjects: list[Subject]
     _git(repo, "rev-parse", "--verify", "--quiet", f"{ref}^{{commit}}")
     counts = _new_counts()
     histories: dict[Path, list[Version]] = {}
+    outside = [c for c in contracts if not c.path.resolve().is_relative_to(repo.resolve())]
+    for contract in outside:  # the installed library's own contracts, when the system lives in another repo
+        histories[contract.path] = []
     for contract in contracts:
+        if contract in outside:
+            continue
         relative = contract.path.resolve().relative_to(repo.resolve()).as_posix()
         history = git_history(repo, ref, relative)
         histories[contract.path] = [
@@ -306,6 +323,8 @@ def _check_against_git(root: Path, contracts: Contracts, subjects: list[Subject]
             for i, (commit, text) in enumerate(history, 1)
         ]
     for subject in subjects:
+        if subject.contract in outside:
+            continue  # not this repository's to check
         registered = histories[subject.contract.path]
         if not registered:
             counts["NEW"] += 1
@@ -314,10 +333,16 @@ def _check_against_git(root: Path, contracts: Contracts, subjects: list[Subject]
         new = _parse_version(subject.contract.schema_str, "the working tree", str(subject.contract.path))
         verdict = compat.check(new, registered, _level_of(config, subject))
         _report(counts, subject.name, verdict, f"{len(verdict.compared)} version(s) in {ref}")
-    tree_root = root.resolve().relative_to(repo.resolve()).as_posix()
-    in_ref = _git(repo, "ls-tree", "-r", "--name-only", ref, "--", tree_root).stdout.split()
-    present = {c.path.resolve().relative_to(repo.resolve()).as_posix() for c in contracts}
-    for path in sorted(p for p in in_ref if p.endswith(".avsc") and p not in present):
+    present = {c.path.resolve().relative_to(repo.resolve()).as_posix() for c in contracts if c not in outside}
+    in_ref = []
+    for tree, _ in contracts.roots:
+        if not tree.resolve().is_relative_to(repo.resolve()):
+            continue
+        tree_root = tree.resolve().relative_to(repo.resolve()).as_posix()
+        in_ref += _git(repo, "ls-tree", "-r", "--name-only", ref, "--", tree_root).stdout.split()
+    moved_to = {"/".join(p.split("/")[-2:]) for p in present}
+    for path in sorted(p for p in in_ref if p.endswith(".avsc") and p not in present
+                       and "/".join(p.split("/")[-2:]) not in moved_to):
         print(_line("NOTE", path, f"is in {ref} but not in the working tree (its subjects keep their versions)"))
     return counts
 
@@ -329,7 +354,7 @@ def _compat(args) -> int:
         return _fail("compat", "give the registered schema(s) and then the new one: OLD.avsc NEW.avsc")
     try:
         *old_paths, new_path = args.schemas
-        config = compat.load_config(args.config or get_settings().schemas_dir / CONFIG_NAME)
+        config = compat.load_config(args.config or load().schemas / CONFIG_NAME)
         level = args.level or config.default
         registered = [Version(_old_label(i, len(old_paths)), compat.load(path)) for i, path in enumerate(old_paths, 1)]
         verdict = compat.check(Version("the new schema", compat.load(new_path)), registered, level)

@@ -15,7 +15,7 @@ from collections import Counter
 from dataclasses import dataclass, field
 
 from streams.event import Event, now_ms
-from streams.models import (BookClassRequested, CheckInRequested, InstrumentGrantRequested, InstrumentKind,
+from opengym.models import (BookClassRequested, CheckInRequested, InstrumentGrantRequested, InstrumentKind,
                             ScheduleClassRequested)
 
 DAY_MS = 24 * 3600 * 1000

@@ -13,7 +13,8 @@ import topics
 from agents.system import SYSTEM
 from monitoring import metrics
 from streams.bench import facts
-from streams.models import ClockTicked, InstrumentGranted
+from streams.models import ClockTicked
+from opengym.models import InstrumentGranted
 from streams.observe import Progress, outputs, update_gauges
 from streams.tables import DueIndex, flush_table_changes, partition_of
 from streams.testing import Scenario

@@ -11,8 +11,9 @@ import agents.reservation as reservation
 import topics
 from monitoring.metrics import DUPLICATES, IGNORED
 from streams.component import Agent, Component
-from streams.models import (BookClassRequested, InstrumentConsumed, InstrumentConsumeRequested, InstrumentGrantRequested,
-                            ReservationConfirmed, ScheduleClassRequested, SeatHeld, SeatHoldRequested)
+from opengym.models import (BookClassRequested, InstrumentConsumed, InstrumentConsumeRequested,
+                            InstrumentGrantRequested, ReservationConfirmed, ScheduleClassRequested, SeatHeld,
+                            SeatHoldRequested)
 from streams.tables import partition_of
 from streams.testing import Scenario
 
@@ -232,7 +233,7 @@ def test_a_reply_for_a_booking_never_started_is_ignored_but_counted(booking_agen
 
 
 def test_a_type_the_topic_carries_but_the_agent_does_not_handle_is_ignored_and_counted(booking_agents):
-    from streams.models import InstrumentGranted
+    from opengym.models import InstrumentGranted
 
     counter = IGNORED.labels("reservation", "InstrumentGranted", "not handled by orchestrate")
     before = counter._value.get()

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from confluent_kafka import TopicPartition
 
 from streams.event import Event, now_ms
-from streams.models import BY_AVRO_NAME
+from streams.event import model_for
 from streams.demo.collector import FactCollector, end_offsets
 from streams.demo.driver import Driver, DriverTimeout, driver_producer
 from streams.demo.facts import Facts
@@ -126,7 +126,7 @@ def sample_event(topic: Topic, **envelope) -> Event:
     """An event of the first business type ``topic`` carries: valid Avro, every field filled with a
     placeholder, and an empty event_id, which breaks the envelope's contract."""
     avro_name = next(name for name in topic.events if name not in (CLOCK, DEAD_LETTER))
-    model = BY_AVRO_NAME[avro_name]
+    model = model_for(avro_name)
     fields = {"event_id": "", "correlation_id": "poison", "causation_id": None, "occurred_at": now_ms()}
     fields.update(envelope)
     for name, info in model.model_fields.items():

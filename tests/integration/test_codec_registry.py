@@ -13,7 +13,7 @@ from confluent_kafka.serialization import MessageField, SerializationContext
 from streams.codec import AvroCodec, registry_client
 from streams.contracts import load_contracts
 from streams.kafka import consumer, producer
-from streams.models import BookClassRequested, ReservationConfirmed
+from opengym.models import BookClassRequested, ReservationConfirmed
 from tests.conftest import wait_for
 from topics import RESERVATION_COMMANDS, RESERVATION_EVENTS, topic_name
 

@@ -132,9 +132,9 @@ def is_registered(registry: SchemaRegistryClient, subject: str) -> bool:
 
 def catalog_subjects() -> list:
     from streams.commands.schemas import subjects_of
-    from streams.contracts import Contracts
+    from streams.contracts import load_contracts
 
-    return subjects_of(Contracts(REPO / "schemas"))[0]
+    return subjects_of(load_contracts())[0]
 
 
 def test_register_puts_every_contract_under_its_subjects_with_the_configured_level(

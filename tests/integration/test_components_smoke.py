@@ -17,7 +17,7 @@ from streams.tables import partition_of
 from streams.codec import AvroCodec, DecodeError
 from streams.event import now_ms
 from streams.kafka import consumer, producer
-from streams.models import (BookClassRequested, InstrumentGrantRequested, ScheduleClassRequested)
+from opengym.models import BookClassRequested, InstrumentGrantRequested, ScheduleClassRequested
 from tests.conftest import wait_for
 from topics import topic_name
 

@@ -37,7 +37,7 @@ from __future__ import annotations
 import topics
 from streams.component import Agent, Component, module_app
 from streams.event import ignore
-from streams.models import PointsAwarded
+from opengym.models import PointsAwarded
 
 
 def award(state, confirmed, now):
@@ -81,7 +81,7 @@ SERVICE = '''  loyalty:
 
 SCENARIO = '''
 import agents.loyalty as loyalty
-from streams.models import ReservationConfirmed
+from opengym.models import ReservationConfirmed
 from streams.testing import Scenario
 
 with Scenario(loyalty.build(), now=1_000_000) as scenario:
@@ -158,5 +158,5 @@ def test_adding_a_component_that_reacts_to_reservation_confirmed_takes_eight_fil
                              capture_output=True, text=True, check=True).stdout.splitlines()
     files = sorted(line[3:] for line in changed if "node_modules" not in line)
     assert files == sorted([
-        "schemas/loyalty/PointsAwarded.avsc", "streams/models.py", "topics/__init__.py", "agents/loyalty.py",
+        "schemas/loyalty/PointsAwarded.avsc", "opengym/models.py", "topics/__init__.py", "agents/loyalty.py",
         "agents/system.py", "docker-compose.yml", "docs/catalog.md", "docs/asyncapi/opengym.json"]), files

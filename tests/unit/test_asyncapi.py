@@ -30,8 +30,9 @@ def doc() -> dict:
 
 
 def _copy_with_schemas(root: Path, doc: dict) -> Path:
-    """The document and a copy of schemas/ laid out as in the repo, to break one of them."""
+    """The document and a copy of both contract trees laid out as in the repo, to break one of them."""
     shutil.copytree(REPO_ROOT / "schemas", root / "schemas")
+    shutil.copytree(REPO_ROOT / "streams" / "schemas", root / "streams" / "schemas")
     path = root / ASYNCAPI_PATH.relative_to(REPO_ROOT)
     path.parent.mkdir(parents=True)
     path.write_text(render(doc))

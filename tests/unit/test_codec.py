@@ -7,7 +7,7 @@ import pytest
 from confluent_kafka.schema_registry import Schema, SchemaRegistryClient
 
 from streams.codec import AvroCodec, DecodeError, build_event, subject_name
-from streams.models import BookClassRequested, ReservationRejected, RejectionReason
+from opengym.models import BookClassRequested, ReservationRejected, RejectionReason
 
 
 @pytest.fixture

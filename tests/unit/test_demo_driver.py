@@ -3,7 +3,7 @@
 from streams.demo.driver import Driver
 from streams.demo.facts import Facts
 from streams.demo.workload import WorkloadConfig, plan_workload
-from streams.models import AttendanceRecorded, SettlementConfirmed, SettlementObligationCalculated
+from opengym.models import AttendanceRecorded, SettlementConfirmed, SettlementObligationCalculated
 from tests.unit.test_demo_invariants import confirmed_booking, rejected_booking
 
 
@@ -83,7 +83,7 @@ def test_the_in_flight_window_holds_bookings_back_until_answers_arrive():
 
 
 def test_seed_requests_left_unanswered_are_sent_again_with_the_same_event_ids():
-    from streams.models import ClassScheduled, InstrumentGranted
+    from opengym.models import ClassScheduled, InstrumentGranted
     from streams.demo.workload import grant_events, schedule_events
 
     plan = plan_workload(WorkloadConfig(bookings=8, gyms=2, classes_per_gym=1), run_id="r")

@@ -2,10 +2,11 @@
 
 from streams.demo.facts import Facts
 from streams.demo.invariants import Expectations, check_invariants
-from streams.models import (AttendancePending, AttendanceRecorded, BillingLineRecorded, BookClassRequested,
-                            ClassScheduled, InstrumentConsumed, InstrumentConsumeRequested, InstrumentGranted,
-                            InstrumentReleased, NotificationSent, ReservationConfirmed, ReservationRejected,
-                            SettlementConfirmed, SettlementEscalated, SettlementObligationCalculated)
+from opengym.models import (AttendancePending, AttendanceRecorded, BillingLineRecorded, BookClassRequested,
+                            ClassScheduled, InstrumentConsumed, InstrumentConsumeRequested,
+                            InstrumentGranted, InstrumentReleased, NotificationSent, ReservationConfirmed,
+                            ReservationRejected, SettlementConfirmed, SettlementEscalated,
+                            SettlementObligationCalculated)
 
 T0 = 1_800_000_000_000
 

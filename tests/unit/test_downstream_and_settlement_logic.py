@@ -11,7 +11,7 @@ import agents.notifications as notifications
 import agents.platform_billing as platform_billing
 import agents.tenant_billing as tenant_billing
 from agents.finance.logic import GatewayConfig
-from streams.models import CheckInRequested, ReservationConfirmed
+from opengym.models import CheckInRequested, ReservationConfirmed
 from streams.testing import Scenario
 
 NOW = 1_000_000
@@ -123,7 +123,7 @@ def test_home_visits_owe_nothing_and_a_redelivered_visit_owes_once(monkeypatch):
 
 
 def test_a_payment_outcome_without_its_obligation_is_ignored_with_a_reason(monkeypatch):
-    from streams.models import PaymentSettled
+    from opengym.models import PaymentSettled
 
     from monitoring.metrics import IGNORED
 

@@ -9,7 +9,7 @@ import agents.entitlement as entitlement
 import topics
 from agents.entitlement import logic
 from agents.entitlement.logic import EntitlementConfig
-from streams.models import InstrumentConsumeRequested, InstrumentGrantRequested, InstrumentReleaseRequested
+from opengym.models import InstrumentConsumeRequested, InstrumentGrantRequested, InstrumentReleaseRequested
 from streams.testing import Scenario
 
 NOW = 1_000_000

@@ -10,7 +10,7 @@ import pytest
 
 from agents.system import processes as build
 from streams.bench import facts as scenarios
-from streams.models import ClassScheduled, InstrumentConsumed, NotificationSent
+from opengym.models import ClassScheduled, InstrumentConsumed, NotificationSent
 from streams.observer import Observer, ObserverConfig, ObserverState, in_flight
 
 T0 = 1_700_000_000_000

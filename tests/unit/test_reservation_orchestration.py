@@ -9,8 +9,9 @@ import agents.reservation as reservation
 import topics
 from agents.reservation import booking
 from agents.system import SYSTEM
-from streams.models import (BookClassRequested, InstrumentConsumed, InstrumentConsumeDenied, ScheduleClassRequested,
-                            SeatHeld, SeatHoldRequested, SeatRefused, SeatReleaseRequested)
+from opengym.models import (BookClassRequested, InstrumentConsumed, InstrumentConsumeDenied,
+                            ScheduleClassRequested, SeatHeld, SeatHoldRequested, SeatRefused,
+                            SeatReleaseRequested)
 from streams.testing import Scenario
 
 T0 = 1_000_000
