@@ -8,13 +8,13 @@ Run: ``opengym worker correlation`` or ``faust -A agents.correlation worker -l i
 
 from __future__ import annotations
 
-from streams.component import Component, module_app
-from streams.observe import build_observer
-from streams.settings import Settings
+from opengym_streams.component import Component, module_app
+from opengym_streams.observe import build_observer
+from opengym_streams.settings import Settings
 
 
 def build(settings: Settings | None = None) -> Component:
-    from agents.system import SYSTEM
+    from opengym.agents.system import SYSTEM
 
     return build_observer(SYSTEM, settings)
 

@@ -12,11 +12,11 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import topics
-from agents.reservation import booking
-from streams.catalog import BusinessTransaction, Catalog, Choreography, DownstreamProcess, Fact
-from streams.settings import env_ms, env_name
-from streams.system import ComponentSpec, System
+from opengym import topics
+from opengym.agents.reservation import booking
+from opengym_streams.catalog import BusinessTransaction, Catalog, Choreography, DownstreamProcess, Fact
+from opengym_streams.settings import env_ms, env_name
+from opengym_streams.system import ComponentSpec, System
 
 SECOND = 1000
 MINUTE = 60 * SECOND
@@ -26,15 +26,15 @@ BOOKING = "Member Books a Class"
 SETTLEMENT = "Partner Visit Settlement"
 
 COMPONENTS = (
-    ComponentSpec("reservation", "agents.reservation", 9101, doc="Owns BookingOrchestration and class capacity."),
-    ComponentSpec("entitlement", "agents.entitlement", 9102, doc="Memberships and class packs; answers consume "
+    ComponentSpec("reservation", "opengym.agents.reservation", 9101, doc="Owns BookingOrchestration and class capacity."),
+    ComponentSpec("entitlement", "opengym.agents.entitlement", 9102, doc="Memberships and class packs; answers consume "
                   "and release requests."),
-    ComponentSpec("tenant-billing", "agents.tenant_billing", 9103, doc="A billing line per confirmed booking."),
-    ComponentSpec("attendance", "agents.attendance", 9104, doc="Pending attendance per confirmed booking; check-ins."),
-    ComponentSpec("notifications", "agents.notifications", 9105, doc="A confirmation to the member."),
-    ComponentSpec("platform-billing", "agents.platform_billing", 9106, doc="What gyms owe each other."),
-    ComponentSpec("finance", "agents.finance", 9107, doc="Payments between gyms."),
-    ComponentSpec("correlation", "agents.correlation", 9108, observer=True,
+    ComponentSpec("tenant-billing", "opengym.agents.tenant_billing", 9103, doc="A billing line per confirmed booking."),
+    ComponentSpec("attendance", "opengym.agents.attendance", 9104, doc="Pending attendance per confirmed booking; check-ins."),
+    ComponentSpec("notifications", "opengym.agents.notifications", 9105, doc="A confirmation to the member."),
+    ComponentSpec("platform-billing", "opengym.agents.platform_billing", 9106, doc="What gyms owe each other."),
+    ComponentSpec("finance", "opengym.agents.finance", 9107, doc="Payments between gyms."),
+    ComponentSpec("correlation", "opengym.agents.correlation", 9108, observer=True,
                   doc="The observer: joins, times and reports; never drives."),
 )
 
@@ -86,11 +86,11 @@ def processes() -> Catalog:
 
 def knobs() -> tuple[type, ...]:
     """The knob dataclasses of OpenGym's components (the library's own are in streams.settings)."""
-    from agents.entitlement.logic import EntitlementConfig
-    from agents.finance.logic import GatewayConfig
-    from agents.notifications.logic import NotificationsConfig
-    from agents.platform_billing.logic import SettlementConfig
-    from agents.tenant_billing.logic import BillingConfig
+    from opengym.agents.entitlement.logic import EntitlementConfig
+    from opengym.agents.finance.logic import GatewayConfig
+    from opengym.agents.notifications.logic import NotificationsConfig
+    from opengym.agents.platform_billing.logic import SettlementConfig
+    from opengym.agents.tenant_billing.logic import BillingConfig
 
     return booking.BookingConfig, EntitlementConfig, BillingConfig, SettlementConfig, GatewayConfig, NotificationsConfig
 

@@ -7,7 +7,7 @@ partitions are left out: a standby replica's "lag" is not work waiting for the c
 
 from __future__ import annotations
 
-from monitoring.metrics import CONSUMER_LAG
+from opengym_streams.monitoring.metrics import CONSUMER_LAG
 
 
 def record_consumer_lag(app, component: str) -> dict[tuple[str, int], int]:

@@ -116,7 +116,7 @@ class LocalPrometheus:
 if __name__ == "__main__":
     import tempfile
 
-    from streams.system import load
+    from opengym_streams.system import load
 
     prom = LocalPrometheus(Path(tempfile.mkdtemp(prefix="opengym-prometheus-")),
                            {c.name: f"127.0.0.1:{c.metrics_port}" for c in load().components}, interval="5s").start()

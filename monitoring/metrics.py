@@ -93,7 +93,7 @@ def initialise(component: str, catalog=None) -> None:
 
 def anomaly_series(catalog) -> list[tuple[str, str, str]]:
     """(business transaction, process, anomaly kind) for every anomaly the catalog makes possible."""
-    from streams.catalog import Choreography, DownstreamProcess, NestedPair
+    from opengym_streams.catalog import Choreography, DownstreamProcess, NestedPair
 
     kinds = {
         NestedPair: ("NESTED_TIMEOUT", "LATE_REPLY", "REPLY_WITHOUT_REQUEST"),

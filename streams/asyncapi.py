@@ -14,9 +14,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Iterable, Mapping, Protocol
 
-from streams.catalog import Catalog, NestedPair, Orchestration
-from streams.catalog_docs import duration
-from streams.contracts import Contract, Contracts
+from opengym_streams.catalog import Catalog, NestedPair, Orchestration
+from opengym_streams.catalog_docs import duration
+from opengym_streams.contracts import Contract, Contracts
 
 ASYNCAPI_VERSION = "3.0.0"
 AVRO_FORMAT = "application/vnd.apache.avro;version=1.9.0"

@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 from functools import cached_property
 from typing import Any, Callable, Iterator
 
-from streams.settings import env_ms  # noqa: F401  (durations are knobs; re-exported for catalogs)
+from opengym_streams.settings import env_ms  # noqa: F401  (durations are knobs; re-exported for catalogs)
 
 
 @dataclass(frozen=True)

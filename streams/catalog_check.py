@@ -5,9 +5,9 @@ from __future__ import annotations
 
 from typing import Iterable
 
-from streams.catalog import Catalog
-from streams.contracts import Contracts, load_contracts
-from streams.topic import EXTERNAL, Topic
+from opengym_streams.catalog import Catalog
+from opengym_streams.contracts import Contracts, load_contracts
+from opengym_streams.topic import EXTERNAL, Topic
 
 OBSERVER_EVENTS = ("AnomalyDetected", "ClockTicked", "DeadLetter")
 """All the observer may publish: its anomaly facts, its own clock ticks and its dead letters."""
@@ -18,7 +18,7 @@ def _short(avro_name: str) -> str:
 
 
 def _system():
-    from streams.system import load
+    from opengym_streams.system import load
 
     return load()
 

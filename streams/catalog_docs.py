@@ -9,8 +9,8 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Iterator
 
-from streams.catalog import BusinessTransaction, Catalog
-from streams.settings import REPO_ROOT
+from opengym_streams.catalog import BusinessTransaction, Catalog
+from opengym_streams.settings import REPO_ROOT
 
 DOCS_PATH = REPO_ROOT / "docs" / "catalog.md"
 _OVERRIDE = re.compile(r"^OPENGYM_.*_MS$")
@@ -30,7 +30,7 @@ def default_durations() -> Iterator[None]:
 
 def default_catalog() -> Catalog:
     """The configured system's catalog with every duration at its default."""
-    from streams.system import load
+    from opengym_streams.system import load
 
     with default_durations():
         return load().processes()

@@ -11,19 +11,19 @@ import importlib
 import sys
 
 COMMAND_MODULES = (
-    "streams.commands.stack",
-    "streams.commands.topics",
-    "streams.commands.contracts",
-    "streams.commands.produce",
-    "streams.commands.consume",
-    "streams.commands.schemas",
-    "streams.commands.worker",
-    "streams.commands.demo",
-    "streams.commands.catalog",
-    "streams.commands.trace",
-    "streams.commands.bench",
-    "streams.commands.settings",
-    "streams.commands.deploy",
+    "opengym_streams.commands.stack",
+    "opengym_streams.commands.topics",
+    "opengym_streams.commands.contracts",
+    "opengym_streams.commands.produce",
+    "opengym_streams.commands.consume",
+    "opengym_streams.commands.schemas",
+    "opengym_streams.commands.worker",
+    "opengym_streams.commands.demo",
+    "opengym_streams.commands.catalog",
+    "opengym_streams.commands.trace",
+    "opengym_streams.commands.bench",
+    "opengym_streams.commands.settings",
+    "opengym_streams.commands.deploy",
 )
 
 

@@ -23,9 +23,9 @@ from confluent_kafka.schema_registry import Schema, SchemaRegistryClient
 from confluent_kafka.schema_registry.error import SchemaRegistryError
 from pydantic import ValidationError
 
-from streams.contracts import Contract, Contracts, load_contracts, strip_logical_types
-from streams.event import Event, model_for
-from streams.settings import Settings, get_settings
+from opengym_streams.contracts import Contract, Contracts, load_contracts, strip_logical_types
+from opengym_streams.event import Event, model_for
+from opengym_streams.settings import Settings, get_settings
 
 MAGIC = 0
 _HEADER = struct.Struct(">bI")
@@ -213,7 +213,7 @@ def build_event(data: dict[str, Any], *, fill_envelope: bool = True) -> Event:
     """
     import uuid
 
-    from streams.event import now_ms
+    from opengym_streams.event import now_ms
     if not isinstance(data, dict):
         raise ValueError(f"an event is a JSON object, got {type(data).__name__}")
     data = dict(data)

@@ -26,7 +26,7 @@ from avro.compatibility import (
     lookup_writer_field,
 )
 
-from streams.contracts import ContractError, load_avsc
+from opengym_streams.contracts import ContractError, load_avsc
 
 DEFAULT_LEVEL_NAME = "FULL_TRANSITIVE"
 

@@ -30,15 +30,15 @@ from dataclasses import dataclass, field
 from functools import cached_property
 from typing import TYPE_CHECKING, Any, Callable, Iterable, Mapping
 
-from streams.catalog import Orchestration
-from streams.event import Event, Handler, Ignored, value_of
-from streams.settings import Settings
-from streams.tables import Wake
-from streams.topic import Topic, TopicCatalog, short
+from opengym_streams.catalog import Orchestration
+from opengym_streams.event import Event, Handler, Ignored, value_of
+from opengym_streams.settings import Settings
+from opengym_streams.tables import Wake
+from opengym_streams.topic import Topic, TopicCatalog, short
 
 if TYPE_CHECKING:
-    from streams.runtime import Runtime
-    from streams.system import ComponentSpec
+    from opengym_streams.runtime import Runtime
+    from opengym_streams.system import ComponentSpec
 
 SEEN_LIMIT = 64
 """How many processed event ids a state record keeps for dedupe (the newest ones)."""
@@ -101,7 +101,7 @@ class Agent:
     def orchestrating(cls, orchestration: Orchestration, *, name: str, reads: Iterable[Topic], table: str,
                       forward: Mapping[str, Topic] | None = None, doc: str = "") -> "Agent":
         """An agent that runs an orchestration's step table (:class:`streams.saga.Saga`)."""
-        from streams.saga import Saga
+        from opengym_streams.saga import Saga
 
         saga = Saga(orchestration)
         return cls(name, tuple(reads), handlers=saga.handlers(), table=table, outcomes=saga.outcomes(),
@@ -140,7 +140,7 @@ class Component:
 
     @cached_property
     def runtime(self) -> "Runtime":
-        from streams.runtime import Runtime
+        from opengym_streams.runtime import Runtime
 
         return Runtime(self)
 

@@ -141,7 +141,7 @@ def load_contracts(system=None, root: Path | None = None) -> Contracts:
     if root is not None:
         return _load_contracts(str(Path(root).resolve()), LIBRARY_NAMESPACE)
     if system is None:
-        from streams.system import load
+        from opengym_streams.system import load
 
         system = load()
     return _load_contracts(str(Path(system.schemas).resolve()), system.namespace)

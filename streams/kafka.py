@@ -8,8 +8,8 @@ from typing import Iterable
 from confluent_kafka import Consumer, KafkaException, Producer
 from confluent_kafka.admin import AdminClient, NewTopic
 
-from streams.settings import Settings, get_settings
-from streams.topic import Topic, topic_name
+from opengym_streams.settings import Settings, get_settings
+from opengym_streams.topic import Topic, topic_name
 
 QUIET_LOGGER = logging.getLogger("opengym.kafka")
 """librdkafka logs through this one (never to stderr): clients report errors to their callers instead."""
@@ -59,7 +59,7 @@ def create_topics(topics: Iterable[Topic] | None = None, settings: Settings | No
     co-partitioned with it, and silently accepting it would break that.
     """
     if topics is None:
-        from streams.system import load
+        from opengym_streams.system import load
 
         topics = load().topics.all
     client = admin(settings)

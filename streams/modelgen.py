@@ -10,7 +10,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Iterable
 
-from streams.contracts import LIBRARY_SCHEMAS, Contract, load_contracts
+from opengym_streams.contracts import LIBRARY_SCHEMAS, Contract, load_contracts
 
 MODELS_PATH = Path(__file__).resolve().parent / "models.py"
 
@@ -92,7 +92,7 @@ def render(contracts: Iterable[Contract], source: str = "streams/schemas") -> st
         "from enum import Enum\n"
         "from typing import ClassVar\n\n"
         "from pydantic import StrictBool, StrictInt, StrictStr\n\n"
-        "from streams.event import Event"
+        "from opengym_streams.event import Event"
         + "".join(enum_blocks)
         + "".join(classes)
         + "\n\n\nALL_EVENTS: tuple[type[Event], ...] = (\n"
@@ -105,7 +105,7 @@ def render(contracts: Iterable[Contract], source: str = "streams/schemas") -> st
 def outputs(system=None) -> dict[Path, str]:
     """{models file: its source} for the library and the system (the configured one unless given)."""
     if system is None:
-        from streams.system import load
+        from opengym_streams.system import load
 
         system = load()
     contracts = load_contracts(system)

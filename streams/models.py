@@ -10,7 +10,7 @@ from typing import ClassVar
 
 from pydantic import StrictBool, StrictInt, StrictStr
 
-from streams.event import Event
+from opengym_streams.event import Event
 
 
 class AnomalyKind(str, Enum):

@@ -13,14 +13,14 @@ from __future__ import annotations
 import time
 from typing import Any, Callable
 
-from monitoring import metrics
-from streams.catalog import Catalog
-from streams.component import CLOCK_TICKED, Agent, Component
-from streams.event import Event, Ignored, Result, duplicate, ignore, now_ms
-from streams.observer import WAKE, Observer, ObserverConfig, in_flight
-from streams.settings import Settings
-from streams.system import System
-from streams.topic import Topic, topic_name
+from opengym_streams.monitoring import metrics
+from opengym_streams.catalog import Catalog
+from opengym_streams.component import CLOCK_TICKED, Agent, Component
+from opengym_streams.event import Event, Ignored, Result, duplicate, ignore, now_ms
+from opengym_streams.observer import WAKE, Observer, ObserverConfig, in_flight
+from opengym_streams.settings import Settings
+from opengym_streams.system import System
+from opengym_streams.topic import Topic, topic_name
 
 
 def observed_topics(system: System, catalog: Catalog) -> tuple[Topic, ...]:

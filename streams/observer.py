@@ -18,10 +18,10 @@ import uuid
 from dataclasses import dataclass, field
 from typing import Any, Iterable
 
-from streams.catalog import Catalog
-from streams.event import Event
-from streams.models import AnomalyDetected, AnomalyKind
-from streams.settings import from_env, knob
+from opengym_streams.catalog import Catalog
+from opengym_streams.event import Event
+from opengym_streams.models import AnomalyDetected, AnomalyKind
+from opengym_streams.settings import from_env, knob
 
 _ANOMALY_IDS = uuid.UUID("a3c1f0e2-5b7d-4c8e-9f10-2d3e4f5a6b7c")
 

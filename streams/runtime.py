@@ -30,18 +30,18 @@ from typing import TYPE_CHECKING, Any, Awaitable, Callable
 import faust
 from confluent_kafka.schema_registry import SchemaRegistryClient
 
-from monitoring import metrics
-from monitoring.lag import record_consumer_lag
-from streams.checks import envelope
-from streams.codec import AvroCodec, DecodeError, EncodeError
-from streams.component import CLOCK_TICKED, Agent, Applied, apply, fingerprint, unpack
-from streams.event import Event, now_ms
-from streams.models import ClockTicked, DeadLetter
-from streams.tables import make_table, partition_of
-from streams.topic import Topic, topic_name
+from opengym_streams.monitoring import metrics
+from opengym_streams.monitoring.lag import record_consumer_lag
+from opengym_streams.checks import envelope
+from opengym_streams.codec import AvroCodec, DecodeError, EncodeError
+from opengym_streams.component import CLOCK_TICKED, Agent, Applied, apply, fingerprint, unpack
+from opengym_streams.event import Event, now_ms
+from opengym_streams.models import ClockTicked, DeadLetter
+from opengym_streams.tables import make_table, partition_of
+from opengym_streams.topic import Topic, topic_name
 
 if TYPE_CHECKING:
-    from streams.component import Component
+    from opengym_streams.component import Component
 
 APP_VERSION = 1
 """Faust app version. Changing it resets the internal topics and tables: bump only deliberately."""
@@ -393,7 +393,7 @@ class Runtime(Processor):
         self.agents[agent.name] = self.app.agent(channel, name=f"{self.name}.{agent.name}", concurrency=1)(consume)
 
     def _on_worker_init(self, app: Any = None, **kwargs: Any) -> None:
-        from streams import tuning
+        from opengym_streams import tuning
 
         tuning.apply(self.settings)
 

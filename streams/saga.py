@@ -25,8 +25,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from streams.catalog import Orchestration, Step
-from streams.event import Event, Handler, Ignored, Result, ignore, value_of
+from opengym_streams.catalog import Orchestration, Step
+from opengym_streams.event import Event, Handler, Ignored, Result, ignore, value_of
 
 CLOCK_TICKED = "ClockTicked"
 
@@ -113,7 +113,7 @@ class Saga:
         state = {**state, "phase": step.waits_in, "step": index, "due_at": since + step.deadline_ms}
         early = next((state["early"][name] for name in step.reply_names if name in state["early"]), None)
         if early is not None:
-            from streams.codec import build_event
+            from opengym_streams.codec import build_event
 
             state = {**state, "early": {k: v for k, v in state["early"].items() if k not in step.reply_names}}
             return self._answer(state, index, build_event(early, fill_envelope=False), now)

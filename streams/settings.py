@@ -222,7 +222,7 @@ def knob_table(extra: Callable[[], object] | None = None) -> str:
     if extra is not None:
         extra()
     rows = ["| variable | default | read by | meaning |", "| --- | --- | --- | --- |"]
-    for one in sorted(KNOBS.values(), key=lambda k: (k.owner != "streams.settings.Settings", k.owner, k.env)):
+    for one in sorted(KNOBS.values(), key=lambda k: (k.owner != "opengym_streams.settings.Settings", k.owner, k.env)):
         default = one.default
         if isinstance(default, Path) and default == _default_home():
             shown = "`~/.cache/opengym`"

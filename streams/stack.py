@@ -20,7 +20,7 @@ import uuid
 from dataclasses import dataclass
 from pathlib import Path
 
-from streams.settings import CCOMPAT_PATH, Settings, get_settings
+from opengym_streams.settings import CCOMPAT_PATH, Settings, get_settings
 
 KAFKA_VERSION = "4.1.1"
 LOG4J_VERSION = "2.24.3"
@@ -336,7 +336,7 @@ def start_registry(layout: Layout) -> int:
 def kafka_ready(timeout: float = 2.0) -> bool:
     from confluent_kafka.admin import AdminClient
 
-    from streams.kafka import QUIET_LOGGER
+    from opengym_streams.kafka import QUIET_LOGGER
 
     admin = AdminClient({"bootstrap.servers": f"{HOST}:{KAFKA_PORT}", "logger": QUIET_LOGGER})
     try:

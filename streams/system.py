@@ -17,8 +17,8 @@ from importlib import metadata
 from pathlib import Path
 from typing import Callable
 
-from streams.catalog import Catalog
-from streams.topic import Topic, TopicCatalog
+from opengym_streams.catalog import Catalog
+from opengym_streams.topic import Topic, TopicCatalog
 
 ENTRY_POINTS = "opengym_streams.systems"
 

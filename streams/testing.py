@@ -28,10 +28,10 @@ from dataclasses import dataclass
 from types import SimpleNamespace
 from typing import Any, Iterable
 
-from streams.component import CLOCK_TICKED, Agent, Component, unpack
-from streams.event import Event
-from streams.tables import DueIndex, partition_of
-from streams.topic import Topic, topic_name
+from opengym_streams.component import CLOCK_TICKED, Agent, Component, unpack
+from opengym_streams.event import Event
+from opengym_streams.tables import DueIndex, partition_of
+from opengym_streams.topic import Topic, topic_name
 
 T0 = 1_700_000_000_000
 
@@ -112,7 +112,7 @@ class Scenario:
 
     def when_time_passes(self, ms: int) -> list[Published]:
         """Move time on and deliver each component's clock tick to every partition of its clock topic."""
-        from streams.models import ClockTicked
+        from opengym_streams.models import ClockTicked
 
         self.now += ms
         before = len(self.published)
@@ -221,7 +221,7 @@ class Scenario:
     # ---- the unit tier: the component's Processor over dict tables --------------------------------
 
     def _setup_unit(self) -> None:
-        from streams.runtime import Processor, _unwrapped
+        from opengym_streams.runtime import Processor, _unwrapped
 
         scenario = self
 
@@ -262,7 +262,7 @@ class Scenario:
 
         from confluent_kafka.schema_registry import SchemaRegistryClient
 
-        from streams.codec import AvroCodec
+        from opengym_streams.codec import AvroCodec
 
         scenario = self
         self.codec = AvroCodec(registry=SchemaRegistryClient.new_client({"url": f"mock://scenario-{uuid.uuid4().hex}"}))

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from functools import cached_property
 from typing import Iterable, Mapping
 
-from streams.checks import Check
+from opengym_streams.checks import Check
 
 EXTERNAL = "external"
 """Owner name for producers outside the system (members' apps, front desks, a demo driver)."""

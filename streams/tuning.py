@@ -38,7 +38,7 @@ _applied = False
 
 
 def fetch_max_wait_ms() -> int:
-    from streams.settings import Settings
+    from opengym_streams.settings import Settings
 
     return Settings.from_env().fetch_max_wait_ms
 
@@ -49,7 +49,7 @@ def apply(settings=None) -> None:
     if _applied:
         return
     if settings is None:
-        from streams.settings import Settings
+        from opengym_streams.settings import Settings
 
         settings = Settings.from_env()
     from faust.transport.drivers import aiokafka as faust_aiokafka
@@ -78,7 +78,7 @@ def apply(settings=None) -> None:
     commit_tps = Consumer._commit_tps
 
     async def commit_tps_after_table_changes(self, tps, start_new_transaction):
-        from streams.tables import flush_table_changes
+        from opengym_streams.tables import flush_table_changes
 
         flush_table_changes(self.app)
         return await commit_tps(self, tps, start_new_transaction)

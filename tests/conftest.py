@@ -27,8 +27,8 @@ def pytest_collection_modifyitems(config, items):
 @pytest.fixture(scope="session")
 def stack():
     """The real broker and registry: reused when already up, else started (and stopped at the end)."""
-    from streams import stack as stack_mod
-    from streams.settings import get_settings
+    from opengym_streams import stack as stack_mod
+    from opengym_streams.settings import get_settings
 
     if stack_mod.is_up():
         yield stack_mod
@@ -54,7 +54,7 @@ def unique() -> Callable[[str], str]:
 @pytest.fixture
 def topic_prefix(stack, monkeypatch) -> str:
     """Run this test against its own copy of every catalog topic (OPENGYM_TOPIC_PREFIX)."""
-    from streams.kafka import create_topics
+    from opengym_streams.kafka import create_topics
 
     prefix = f"t{uuid.uuid4().hex[:10]}."
     monkeypatch.setenv("OPENGYM_TOPIC_PREFIX", prefix)
@@ -67,7 +67,7 @@ def scratch_topic(stack) -> Callable[..., str]:
     """A fresh topic outside the catalog: scratch_topic('garbage', partitions=1) -> its name."""
     from confluent_kafka.admin import NewTopic
 
-    from streams.kafka import admin
+    from opengym_streams.kafka import admin
 
     def make(name: str = "scratch", partitions: int = 1) -> str:
         full = f"test.{name}.{uuid.uuid4().hex[:10]}"

@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 
-from streams.settings import REPO_ROOT
+from opengym_streams.settings import REPO_ROOT
 
 NODE_DIR = REPO_ROOT / "tools" / "node"
 

@@ -8,9 +8,9 @@ Every component that owns a topic gets a dead-letter topic, ``opengym.<component
 
 from __future__ import annotations
 
-from streams.checks import all_of, correlates_by, non_empty, positive
+from opengym_streams.checks import all_of, correlates_by, non_empty, positive
 from opengym.models import InstrumentKind
-from streams.topic import CLOCK, DEAD_LETTER, EXTERNAL, Topic, TopicCatalog, topic_name  # noqa: F401
+from opengym_streams.topic import CLOCK, DEAD_LETTER, EXTERNAL, Topic, TopicCatalog, topic_name  # noqa: F401
 
 PARTITIONS = 4
 """Every topic has this many partitions, and so do the components' table changelogs (tables are

@@ -7,14 +7,14 @@ Run: ``opengym worker attendance`` or ``faust -A agents.attendance worker -l inf
 
 from __future__ import annotations
 
-import topics
-from agents.attendance import logic
-from streams.component import Agent, Component, labelled, module_app
-from streams.settings import Settings
+from opengym import topics
+from opengym.agents.attendance import logic
+from opengym_streams.component import Agent, Component, labelled, module_app
+from opengym_streams.settings import Settings
 
 
 def build(settings: Settings | None = None) -> Component:
-    from agents.system import SYSTEM
+    from opengym.agents.system import SYSTEM
 
     return Component(SYSTEM.component("attendance"), topics=topics.CATALOG, settings=settings, agents=(
         Agent("attend", reads=(topics.RESERVATION_EVENTS, topics.ATTENDANCE_COMMANDS), table="attendances",

@@ -10,7 +10,7 @@ choreography (Attendance does not know who reacts).
 
 from __future__ import annotations
 
-from streams.event import Ignored, Result, ignore
+from opengym_streams.event import Ignored, Result, ignore
 from opengym.models import (AttendancePending, AttendanceRecorded, CheckInRejected, CheckInRejection,
                             CheckInRequested, ReservationConfirmed)
 

@@ -15,14 +15,14 @@ Run: ``opengym worker entitlement`` or ``faust -A agents.entitlement worker -l i
 
 from __future__ import annotations
 
-import topics
-from agents.entitlement import logic
-from streams.component import Agent, Component, labelled, module_app
-from streams.settings import Settings
+from opengym import topics
+from opengym.agents.entitlement import logic
+from opengym_streams.component import Agent, Component, labelled, module_app
+from opengym_streams.settings import Settings
 
 
 def build(settings: Settings | None = None) -> Component:
-    from agents.system import SYSTEM
+    from opengym.agents.system import SYSTEM
 
     return Component(SYSTEM.component("entitlement"), topics=topics.CATALOG, settings=settings,
                      clock=topics.ENTITLEMENT_MEMBERS, agents=(

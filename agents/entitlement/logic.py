@@ -19,13 +19,13 @@ from __future__ import annotations
 from dataclasses import dataclass
 from functools import partial
 
-from streams.codec import build_event
-from streams.event import Event, Handler, Ignored, Result, ignore, share_of
-from streams.models import ClockTicked
+from opengym_streams.codec import build_event
+from opengym_streams.event import Event, Handler, Ignored, Result, ignore, share_of
+from opengym_streams.models import ClockTicked
 from opengym.models import (DenialReason, InstrumentConsumed, InstrumentConsumeDenied,
                             InstrumentConsumeRequested, InstrumentGranted, InstrumentGrantRequested,
                             InstrumentKind, InstrumentReleased, InstrumentReleaseRequested)
-from streams.settings import from_env, knob
+from opengym_streams.settings import from_env, knob
 
 CONSUMED = "CONSUMED"
 DENIED = "DENIED"

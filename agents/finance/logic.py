@@ -9,10 +9,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from streams.event import Event, Ignored, Result, ignore, share_of
+from opengym_streams.event import Event, Ignored, Result, ignore, share_of
 from opengym.models import (PaymentFailed, PaymentFailureReason, PaymentInitiated, PaymentSettled,
                             SettlementObligationCalculated)
-from streams.settings import from_env, knob
+from opengym_streams.settings import from_env, knob
 
 
 @dataclass(frozen=True)

@@ -9,14 +9,14 @@ from __future__ import annotations
 
 import logging
 
-import topics
-from agents.notifications import logic
-from streams.component import Agent, Component, module_app
-from streams.settings import Settings
+from opengym import topics
+from opengym.agents.notifications import logic
+from opengym_streams.component import Agent, Component, module_app
+from opengym_streams.settings import Settings
 
 
 def build(settings: Settings | None = None) -> Component:
-    from agents.system import SYSTEM
+    from opengym.agents.system import SYSTEM
 
     config = logic.NotificationsConfig.from_env()
     agents = (Agent("notify", reads=(topics.RESERVATION_EVENTS,), table="notifications",

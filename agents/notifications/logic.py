@@ -7,9 +7,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from streams.event import Ignored, Result, ignore
+from opengym_streams.event import Ignored, Result, ignore
 from opengym.models import Channel, NotificationSent, ReservationConfirmed
-from streams.settings import from_env, knob
+from opengym_streams.settings import from_env, knob
 
 TEMPLATE = "booking-confirmed"
 

@@ -6,14 +6,14 @@ Run: ``opengym worker platform-billing`` or ``faust -A agents.platform_billing w
 
 from __future__ import annotations
 
-import topics
-from agents.platform_billing import logic
-from streams.component import Agent, Component, module_app
-from streams.settings import Settings
+from opengym import topics
+from opengym.agents.platform_billing import logic
+from opengym_streams.component import Agent, Component, module_app
+from opengym_streams.settings import Settings
 
 
 def build(settings: Settings | None = None) -> Component:
-    from agents.system import SYSTEM
+    from opengym.agents.system import SYSTEM
 
     return Component(SYSTEM.component("platform-billing"), topics=topics.CATALOG, settings=settings, agents=(
         Agent("settle", reads=(topics.ATTENDANCE_EVENTS, topics.FINANCE_EVENTS), table="settlements",

@@ -12,10 +12,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 from functools import partial
 
-from streams.event import Handler, Ignored, Result, ignore
+from opengym_streams.event import Handler, Ignored, Result, ignore
 from opengym.models import (AttendanceRecorded, EscalationReason, PaymentFailed, PaymentSettled,
                             SettlementConfirmed, SettlementEscalated, SettlementObligationCalculated)
-from streams.settings import from_env, knob
+from opengym_streams.settings import from_env, knob
 
 OBLIGATED = "OBLIGATED"
 CONFIRMED = "CONFIRMED"

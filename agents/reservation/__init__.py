@@ -11,14 +11,14 @@ Run: ``opengym worker reservation`` or ``faust -A agents.reservation worker -l i
 
 from __future__ import annotations
 
-import topics
-from agents.reservation import booking, seats
-from streams.component import Agent, Component, module_app
-from streams.settings import Settings
+from opengym import topics
+from opengym.agents.reservation import booking, seats
+from opengym_streams.component import Agent, Component, module_app
+from opengym_streams.settings import Settings
 
 
 def build(settings: Settings | None = None) -> Component:
-    from agents.system import SYSTEM
+    from opengym.agents.system import SYSTEM
 
     return Component(SYSTEM.component("reservation"), topics=topics.CATALOG, settings=settings,
                      clock=topics.RESERVATION_COMMANDS, agents=(

@@ -14,13 +14,13 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from streams.catalog import Compensation, Orchestration, Step, Terminal, fails, succeeds
-from streams.component import labelled
-from streams.event import value_of
+from opengym_streams.catalog import Compensation, Orchestration, Step, Terminal, fails, succeeds
+from opengym_streams.component import labelled
+from opengym_streams.event import value_of
 from opengym.models import (InstrumentConsumeRequested, InstrumentReleaseRequested, RejectionReason,
                             ReleaseReason, ReservationConfirmed, ReservationRejected, SeatHoldRequested,
                             SeatReleaseRequested)
-from streams.settings import env_ms, from_env, knob
+from opengym_streams.settings import env_ms, from_env, knob
 
 SECOND = 1000
 

@@ -15,7 +15,7 @@ thing, not silence.
 
 from __future__ import annotations
 
-from streams.event import Ignored, Result, ignore
+from opengym_streams.event import Ignored, Result, ignore
 from opengym.models import (ClassScheduled, ScheduleClassRequested, SeatHeld, SeatHoldRequested, SeatRefusal,
                             SeatRefused, SeatReleaseRequested)
 

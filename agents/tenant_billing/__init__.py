@@ -8,14 +8,14 @@ from __future__ import annotations
 
 from functools import partial
 
-import topics
-from agents.tenant_billing import logic
-from streams.component import Agent, Component, module_app
-from streams.settings import Settings
+from opengym import topics
+from opengym.agents.tenant_billing import logic
+from opengym_streams.component import Agent, Component, module_app
+from opengym_streams.settings import Settings
 
 
 def build(settings: Settings | None = None) -> Component:
-    from agents.system import SYSTEM
+    from opengym.agents.system import SYSTEM
 
     config = logic.BillingConfig.from_env()
     return Component(SYSTEM.component("tenant-billing"), topics=topics.CATALOG, settings=settings, agents=(

@@ -20,9 +20,9 @@ from dataclasses import dataclass
 from confluent_kafka import TopicPartition
 from confluent_kafka.admin import NewTopic
 
-from streams import stack
-from streams.kafka import admin, consumer, producer
-from streams.settings import get_settings
+from opengym_streams import stack
+from opengym_streams.kafka import admin, consumer, producer
+from opengym_streams.settings import get_settings
 
 PASSTHROUGH_HOPS: dict[str, tuple[tuple[str, tuple[str, ...]], ...]] = {
     # process -> ((input topic, (output topics...)), ...): the pipeline's hops for one confirmed booking.

@@ -8,7 +8,7 @@ from __future__ import annotations
 import random
 from dataclasses import dataclass
 
-from streams.event import Event
+from opengym_streams.event import Event
 from opengym.models import (AttendancePending, AttendanceRecorded, BillingLineRecorded, BookClassRequested,
                             InstrumentConsumed, InstrumentConsumeDenied, InstrumentConsumeRequested,
                             InstrumentReleased, InstrumentReleaseRequested, NotificationSent, PaymentFailed,

@@ -21,9 +21,9 @@ import tracemalloc
 import uuid
 from pathlib import Path
 
-from streams.bench import facts
-from streams.observer import ObserverState
-from streams.settings import get_settings
+from opengym_streams.bench import facts
+from opengym_streams.observer import ObserverState
+from opengym_streams.settings import get_settings
 
 FAULTS_PER_1000 = {facts.NESTED_TIMEOUT: 10, facts.LATE_REPLY: 5, facts.NOTIFICATION_NEVER_STARTED: 10,
                    facts.SETTLEMENT_STALLED: 10, facts.DENIED: 50, facts.PAYMENT_FAILED: 10}
@@ -49,14 +49,14 @@ def workload(bookings: int, t0: int, run: str) -> list:
 # ---- in-process: the engine alone ------------------------------------------------------------------
 
 def observer_module() -> str:
-    from streams.system import load
+    from opengym_streams.system import load
 
     return load().observer.module
 
 
 def default_observer():
-    from streams.observer import Observer, ObserverConfig
-    from streams.system import load
+    from opengym_streams.observer import Observer, ObserverConfig
+    from opengym_streams.system import load
 
     return Observer(load().processes(), ObserverConfig.from_env())
 
@@ -101,7 +101,7 @@ def memory_per_transaction(in_flight: int) -> dict:
 # ---- the real worker -----------------------------------------------------------------------------
 
 def _committed_total(group: str, partitions) -> int:
-    from streams.kafka import consumer
+    from opengym_streams.kafka import consumer
 
     probe = consumer(group)
     try:
@@ -121,7 +121,7 @@ def _rss_peak_kb(pid: int) -> int | None:
 
 
 def run_worker(mode: str, group: str, partitions, total: int, timeout: float, log_path: Path) -> dict:
-    from streams.settings import REPO_ROOT
+    from opengym_streams.settings import REPO_ROOT
 
     env = {**os.environ, "OPENGYM_METRICS_PORT": "0", "OPENGYM_TICK_INTERVAL": "3600",
            "OPENGYM_OBSERVER_DECODE_ONLY": "1" if mode == "decode-only" else "0",
@@ -163,10 +163,10 @@ def run_worker(mode: str, group: str, partitions, total: int, timeout: float, lo
 
 
 def _produce(events: list, prefix: str) -> None:
-    from streams.codec import AvroCodec
-    from streams.kafka import create_topics, producer
-    from streams.system import load
-    from streams.topic import topic_name
+    from opengym_streams.codec import AvroCodec
+    from opengym_streams.kafka import create_topics, producer
+    from opengym_streams.system import load
+    from opengym_streams.topic import topic_name
 
     topic_for_event = load().topic_for_event
 
@@ -192,10 +192,10 @@ def worker_throughput(events: list, timeout: float) -> list[dict]:
     consumer group), one after the other so they never share the CPU."""
     from confluent_kafka import TopicPartition
 
-    from streams.kafka import delete_topics_with_prefix
-    from streams.observe import observed_topics
-    from streams.system import load
-    from streams.topic import topic_name
+    from opengym_streams.kafka import delete_topics_with_prefix
+    from opengym_streams.observe import observed_topics
+    from opengym_streams.system import load
+    from opengym_streams.topic import topic_name
 
     run = uuid.uuid4().hex[:8]
     home = Path(os.environ.get("OPENGYM_HOME", "/tmp")) / "bench" / run
@@ -219,7 +219,7 @@ def worker_throughput(events: list, timeout: float) -> list[dict]:
 
 
 def main(args) -> int:
-    from streams.event import now_ms
+    from opengym_streams.event import now_ms
 
     events = workload(args.bookings, now_ms() + 24 * 3_600_000, uuid.uuid4().hex[:6])
     results = {

@@ -26,22 +26,22 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import TextIO
 
-from streams import stack
-from streams.bench import baselines
-from streams.codec import AvroCodec
-from streams.demo.collector import FactCollector, end_offsets
-from streams.demo.driver import Driver
-from streams.demo.facts import DOWNSTREAM_TYPES
-from streams.demo.invariants import Expectations, check_invariants
-from streams.demo.runner import Faults, metrics_env
-from streams.demo.summary import percentile
-from streams.demo.supervisor import COMPONENTS, OBSERVER, Supervisor, observer_available
-from streams.demo.workload import WorkloadConfig, booking_event, plan_workload
-from streams.event import now_ms
-from streams.kafka import create_topics, delete_topics_with_prefix
-from streams.settings import get_settings
-from streams.system import load
-from streams.topic import topic_name
+from opengym_streams import stack
+from opengym_streams.bench import baselines
+from opengym_streams.codec import AvroCodec
+from opengym_streams.demo.collector import FactCollector, end_offsets
+from opengym_streams.demo.driver import Driver
+from opengym_streams.demo.facts import DOWNSTREAM_TYPES
+from opengym_streams.demo.invariants import Expectations, check_invariants
+from opengym_streams.demo.runner import Faults, metrics_env
+from opengym_streams.demo.summary import percentile
+from opengym_streams.demo.supervisor import COMPONENTS, OBSERVER, Supervisor, observer_available
+from opengym_streams.demo.workload import WorkloadConfig, booking_event, plan_workload
+from opengym_streams.event import now_ms
+from opengym_streams.kafka import create_topics, delete_topics_with_prefix
+from opengym_streams.settings import get_settings
+from opengym_streams.system import load
+from opengym_streams.topic import topic_name
 
 SYSTEM = load()
 ALL_TOPICS = SYSTEM.topics.all

@@ -31,7 +31,7 @@ def _orchestrating_agent():
     """The first orchestration of the system, its owner's component and the agent that runs it."""
     import importlib
 
-    from streams.system import load
+    from opengym_streams.system import load
 
     system = load()
     orch = next(bt.orchestration for bt in system.catalog.transactions if bt.orchestration is not None)
@@ -53,8 +53,8 @@ def _states(orch, finished: int, waiting: int) -> dict[str, dict]:
 
 
 def measure(finished: int, waiting: int, rounds: int) -> dict:
-    from streams.component import unpack
-    from streams.tables import partition_of
+    from opengym_streams.component import unpack
+    from opengym_streams.tables import partition_of
 
     orch, component, agent = _orchestrating_agent()
     runtime = component.runtime
@@ -97,7 +97,7 @@ def measure(finished: int, waiting: int, rounds: int) -> dict:
 
 
 def main(args) -> int:
-    from streams.system import load
+    from opengym_streams.system import load
 
     partitions = load().topics.partitions
     sizes = [int(s) for s in args.finished.split(",") if s.strip()]

@@ -6,13 +6,13 @@ from __future__ import annotations
 import importlib
 
 BENCHMARKS = {
-    "observer": ("streams.bench.observer",
+    "observer": ("opengym_streams.bench.observer",
                  "events/s one observer worker ingests (next to a decode-only baseline) and memory per "
                  "transaction in flight"),
-    "pipeline": ("streams.bench.pipeline",
+    "pipeline": ("opengym_streams.bench.pipeline",
                  "the whole pipeline as worker processes: sustained bookings/s from a backlog, latency at fixed "
                  "offered rates, CPU and RSS per worker, beside the broker's limit and a raw pass-through"),
-    "ticks": ("streams.bench.ticks",
+    "ticks": ("opengym_streams.bench.ticks",
               "what one clock tick costs Reservation as its history of bookings grows: the due index against "
               "the full table scan it replaced (in process, no broker)"),
 }

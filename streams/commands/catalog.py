@@ -8,7 +8,7 @@ import sys
 from contextlib import contextmanager
 from typing import Iterator
 
-from streams.settings import REPO_ROOT
+from opengym_streams.settings import REPO_ROOT
 
 ASYNCAPI_PATH = REPO_ROOT / "docs" / "asyncapi" / "opengym.json"
 
@@ -38,10 +38,10 @@ def register(subparsers) -> None:
 
 
 def _check(args) -> int:
-    from streams.catalog_check import check, check_subscriptions, load_subscriptions
-    from streams.catalog_docs import default_catalog
-    from streams.observe import outputs
-    from streams.system import load
+    from opengym_streams.catalog_check import check, check_subscriptions, load_subscriptions
+    from opengym_streams.catalog_docs import default_catalog
+    from opengym_streams.observe import outputs
+    from opengym_streams.system import load
 
     system = load()
     catalog = default_catalog()
@@ -59,7 +59,7 @@ def _check(args) -> int:
 
 
 def _docs(args) -> int:
-    from streams.catalog_docs import DOCS_PATH, default_catalog, render, write
+    from opengym_streams.catalog_docs import DOCS_PATH, default_catalog, render, write
 
     if args.check:
         current = DOCS_PATH.read_text() if DOCS_PATH.exists() else ""
@@ -87,12 +87,12 @@ def asyncapi_document() -> dict:
     """The configured system's catalogs handed to the generic generator."""
     from importlib.metadata import version
 
-    from streams.asyncapi import Info, document, kafka_server
-    from streams.catalog_check import load_subscriptions
-    from streams.catalog_docs import default_catalog
-    from streams.contracts import load_contracts
-    from streams.settings import get_settings
-    from streams.system import load
+    from opengym_streams.asyncapi import Info, document, kafka_server
+    from opengym_streams.catalog_check import load_subscriptions
+    from opengym_streams.catalog_docs import default_catalog
+    from opengym_streams.contracts import load_contracts
+    from opengym_streams.settings import get_settings
+    from opengym_streams.system import load
 
     system = load()
     with _default_stack():
@@ -113,7 +113,7 @@ def asyncapi_document() -> dict:
 
 
 def _asyncapi(args) -> int:
-    from streams.asyncapi import render, write
+    from opengym_streams.asyncapi import render, write
 
     doc = asyncapi_document()
     if args.check:

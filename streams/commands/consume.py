@@ -8,10 +8,10 @@ import uuid
 
 from confluent_kafka import OFFSET_BEGINNING, OFFSET_END, TopicPartition
 
-from streams.codec import AvroCodec, DecodeError
-from streams.kafka import consumer
-from streams.system import load
-from streams.topic import topic_name
+from opengym_streams.codec import AvroCodec, DecodeError
+from opengym_streams.kafka import consumer
+from opengym_streams.system import load
+from opengym_streams.topic import topic_name
 
 
 def register(subparsers) -> None:

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import sys
 
-from streams import modelgen
-from streams.contracts import ContractError
+from opengym_streams import modelgen
+from opengym_streams.contracts import ContractError
 
 
 def register(subparsers) -> None:

@@ -6,8 +6,8 @@ import signal
 import sys
 from pathlib import Path
 
-from streams.demo.runner import DemoOptions, Faults, run_demo
-from streams.demo.workload import WorkloadConfig
+from opengym_streams.demo.runner import DemoOptions, Faults, run_demo
+from opengym_streams.demo.workload import WorkloadConfig
 
 
 def register(subparsers) -> None:
@@ -81,8 +81,8 @@ def _demo(args) -> int:
         print("opengym demo: interrupted; the workers it started are stopped", file=sys.stderr)
         return 130
     except Exception as exc:  # the workers are stopped by then; say what broke in one place
-        from streams.demo.driver import DriverTimeout
-        from streams.demo.supervisor import WorkerFailed
+        from opengym_streams.demo.driver import DriverTimeout
+        from opengym_streams.demo.supervisor import WorkerFailed
         if isinstance(exc, (WorkerFailed, DriverTimeout)):
             print(f"opengym demo: {exc}", file=sys.stderr)
             return 1

@@ -17,7 +17,7 @@ def register(subparsers) -> None:
 
 
 def scrape_targets(system=None) -> list[dict]:
-    from streams.system import load
+    from opengym_streams.system import load
 
     system = system or load()
     return [{"targets": [f"{c.name}:{c.metrics_port}"], "labels": {"component": c.name}} for c in system.components]

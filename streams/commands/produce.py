@@ -6,10 +6,10 @@ import json
 import sys
 from typing import Iterator, TextIO
 
-from streams.codec import AvroCodec, EncodeError, build_event
-from streams.kafka import producer
-from streams.system import load
-from streams.topic import topic_name
+from opengym_streams.codec import AvroCodec, EncodeError, build_event
+from opengym_streams.kafka import producer
+from opengym_streams.system import load
+from opengym_streams.topic import topic_name
 
 CORRELATION_FIELDS = ("booking_id", "settlement_id", "class_id", "instrument_id", "payment_id")
 """When an event is given without ``correlation_id``, the first of these it has becomes it

@@ -16,13 +16,13 @@ from pathlib import Path
 from confluent_kafka.schema_registry import Schema, SchemaRegistryClient
 from confluent_kafka.schema_registry.error import SchemaRegistryError
 
-from streams import compat
-from streams.codec import registry_client, subject_name
-from streams.compat import Level, LevelConfig, Verdict, Version
-from streams.contracts import LIBRARY_NAMESPACE, LIBRARY_SCHEMAS, Contract, ContractError, Contracts
-from streams.settings import get_settings
-from streams.system import load
-from streams.topic import topic_name
+from opengym_streams import compat
+from opengym_streams.codec import registry_client, subject_name
+from opengym_streams.compat import Level, LevelConfig, Verdict, Version
+from opengym_streams.contracts import LIBRARY_NAMESPACE, LIBRARY_SCHEMAS, Contract, ContractError, Contracts
+from opengym_streams.settings import get_settings
+from opengym_streams.system import load
+from opengym_streams.topic import topic_name
 
 CONFIG_NAME = "compatibility.json"
 SUBJECT_NOT_FOUND = 40401

@@ -6,7 +6,7 @@ from __future__ import annotations
 import os
 import sys
 
-from streams.settings import REPO_ROOT
+from opengym_streams.settings import REPO_ROOT
 
 DOCS_PATH = REPO_ROOT / "docs" / "settings.md"
 
@@ -22,9 +22,9 @@ def register(subparsers) -> None:
 
 def all_knobs() -> dict:
     """Declare every knob there is (the library's, the observer's, the system's components' and its catalog's)."""
-    from streams.observer import ObserverConfig
-    from streams.settings import KNOBS, Settings, knobs_of
-    from streams.system import load
+    from opengym_streams.observer import ObserverConfig
+    from opengym_streams.settings import KNOBS, Settings, knobs_of
+    from opengym_streams.system import load
 
     knobs_of(Settings)
     knobs_of(ObserverConfig)
@@ -36,7 +36,7 @@ def all_knobs() -> dict:
 
 
 def render() -> str:
-    from streams.settings import knob_table
+    from opengym_streams.settings import knob_table
 
     all_knobs()
     return ("# Settings\n\nEvery knob is an environment variable with a local default, declared once where it is read "

@@ -5,7 +5,7 @@ from __future__ import annotations
 import sys
 import time
 
-from streams import stack
+from opengym_streams import stack
 
 
 def register(subparsers) -> None:

@@ -6,9 +6,9 @@ import sys
 
 from confluent_kafka import KafkaException
 
-from streams.kafka import create_topics
-from streams.system import load
-from streams.topic import topic_name
+from opengym_streams.kafka import create_topics
+from opengym_streams.system import load
+from opengym_streams.topic import topic_name
 
 
 def register(subparsers) -> None:

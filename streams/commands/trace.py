@@ -9,8 +9,8 @@ import time
 import uuid
 from datetime import datetime, timezone
 
-from streams.event import Event, now_ms
-from streams.observer import Expectation, Observer, ObserverConfig, ProcessView, new_state
+from opengym_streams.event import Event, now_ms
+from opengym_streams.observer import Expectation, Observer, ObserverConfig, ProcessView, new_state
 
 LEVEL_LABEL = {"orchestration": "ORCHESTRATION", "nested": "NESTED", "downstream": "DOWNSTREAM",
                "choreography": "CHOREOGRAPHY"}
@@ -30,8 +30,8 @@ def register(subparsers) -> None:
 
 
 def _trace(args) -> int:
-    from streams.observe import observed_topics, outputs
-    from streams.system import load
+    from opengym_streams.observe import observed_topics, outputs
+    from opengym_streams.system import load
 
     system = load()
     catalog = system.processes()
@@ -54,9 +54,9 @@ def read_events(correlation_id: str, sources) -> list[Event]:
     """Every event keyed by ``correlation_id`` on these topics, read from the start to the current end."""
     from confluent_kafka import OFFSET_BEGINNING, TopicPartition
 
-    from streams.codec import AvroCodec, DecodeError
-    from streams.kafka import consumer
-    from streams.topic import topic_name
+    from opengym_streams.codec import AvroCodec, DecodeError
+    from opengym_streams.kafka import consumer
+    from opengym_streams.topic import topic_name
 
     codec = AvroCodec(auto_register=False)
     client = consumer(f"opengym-trace-{uuid.uuid4()}")

@@ -25,7 +25,7 @@ FAUST_LEVELS = {"warning": "warn", "critical": "crit"}
 
 
 def faust_argv(component: str, loglevel: str = "info", extra: list[str] | None = None) -> list[str]:
-    from streams.system import load
+    from opengym_streams.system import load
 
     loglevel = FAUST_LEVELS.get(loglevel.lower(), loglevel.lower())
     module = load().component(component).module

@@ -8,11 +8,11 @@ from collections import Counter
 
 from confluent_kafka import TopicPartition
 
-from streams.codec import AvroCodec, DecodeError
-from streams.demo.facts import Facts
-from streams.kafka import consumer
-from streams.system import load
-from streams.topic import CLOCK, Topic, topic_name
+from opengym_streams.codec import AvroCodec, DecodeError
+from opengym_streams.demo.facts import Facts
+from opengym_streams.kafka import consumer
+from opengym_streams.system import load
+from opengym_streams.topic import CLOCK, Topic, topic_name
 
 IGNORED_TYPES = frozenset({"ClockTicked"})
 
@@ -29,7 +29,7 @@ def partition_offsets(topics: tuple[Topic, ...] | None = None, latest: bool = Tr
     consumer partition by partition took seconds per partition once it had an assignment)."""
     from confluent_kafka.admin import OffsetSpec
 
-    from streams.kafka import admin
+    from opengym_streams.kafka import admin
 
     client = admin()
     names = [topic_name(t) for t in (topics if topics is not None else observed_topics())]

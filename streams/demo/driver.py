@@ -10,15 +10,15 @@ from typing import Callable, Iterable
 
 from confluent_kafka import Producer
 
-from streams.codec import AvroCodec
-from streams.demo.collector import FactCollector
-from streams.demo.facts import DOWNSTREAM_TYPES
-from streams.demo.workload import (WorkloadPlan, booking_event, check_in_event, grant_events,
+from opengym_streams.codec import AvroCodec
+from opengym_streams.demo.collector import FactCollector
+from opengym_streams.demo.facts import DOWNSTREAM_TYPES
+from opengym_streams.demo.workload import (WorkloadPlan, booking_event, check_in_event, grant_events,
                                    schedule_events)
-from streams.event import Event, now_ms
-from streams.kafka import producer as make_producer
-from streams.system import load
-from streams.topic import topic_name
+from opengym_streams.event import Event, now_ms
+from opengym_streams.kafka import producer as make_producer
+from opengym_streams.system import load
+from opengym_streams.topic import topic_name
 
 
 def driver_producer() -> Producer:

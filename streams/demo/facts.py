@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections import Counter, defaultdict
 from typing import Iterable
 
-from streams.event import Event
+from opengym_streams.event import Event
 
 TERMINAL_TYPES = ("ReservationConfirmed", "ReservationRejected")
 
@@ -13,7 +13,7 @@ TERMINAL_TYPES = ("ReservationConfirmed", "ReservationRejected")
 def downstream_types(exclude_owners: Iterable[str] = ()) -> tuple[str, ...]:
     """The fact that starts each downstream process of the system's catalog, in catalog order (without
     those of the components in ``exclude_owners``)."""
-    from streams.system import load
+    from opengym_streams.system import load
 
     return tuple(proc.start for bt in load().catalog.transactions for proc in bt.downstream
                  if proc.owner not in exclude_owners)

@@ -10,7 +10,7 @@ from collections import Counter
 from dataclasses import dataclass
 from typing import Iterable
 
-from streams.demo.facts import DOWNSTREAM_TYPES, SETTLEMENT_OUTCOME_TYPES, Facts, symbol
+from opengym_streams.demo.facts import DOWNSTREAM_TYPES, SETTLEMENT_OUTCOME_TYPES, Facts, symbol
 
 
 @dataclass(frozen=True)

@@ -11,14 +11,14 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable, TextIO
 
-from streams.demo.collector import FactCollector, end_offsets
-from streams.demo.driver import Driver, DriverTimeout
-from streams.demo.facts import downstream_types
-from streams.demo.invariants import Expectations, check_invariants
-from streams.demo.summary import Summary, render, summarize
-from streams.demo.supervisor import COMPONENTS, OBSERVER, Supervisor, observer_status
-from streams.demo.workload import WorkloadConfig, WorkloadPlan, plan_workload
-from streams.settings import get_settings
+from opengym_streams.demo.collector import FactCollector, end_offsets
+from opengym_streams.demo.driver import Driver, DriverTimeout
+from opengym_streams.demo.facts import downstream_types
+from opengym_streams.demo.invariants import Expectations, check_invariants
+from opengym_streams.demo.summary import Summary, render, summarize
+from opengym_streams.demo.supervisor import COMPONENTS, OBSERVER, Supervisor, observer_status
+from opengym_streams.demo.workload import WorkloadConfig, WorkloadPlan, plan_workload
+from opengym_streams.settings import get_settings
 
 
 @dataclass(frozen=True)
@@ -103,7 +103,7 @@ def _port_free(port: int) -> bool:
 
 def metrics_env(components: tuple[str, ...], enabled: bool, say: Callable[[str], None]) -> dict[str, dict[str, str]]:
     """Each worker on its own metrics port; 0 (disabled) when off or when the port is taken."""
-    from streams.system import load
+    from opengym_streams.system import load
 
     system = load()
     per = {}
@@ -148,10 +148,10 @@ def run_demo(options: DemoOptions, out: TextIO = sys.stdout) -> DemoResult:
     log_dir.mkdir(parents=True, exist_ok=True)
 
     if options.start_stack:
-        from streams import stack
+        from opengym_streams import stack
         for service, state in stack.up().items():
             say(f"stack: {service} {state}")
-    from streams.kafka import create_topics
+    from opengym_streams.kafka import create_topics
     created = create_topics()
     say(f"topics: {sum(1 for s in created.values() if s == 'created')} created, "
         f"{sum(1 for s in created.values() if s == 'exists')} already there")

@@ -7,8 +7,8 @@ from collections import Counter
 from dataclasses import dataclass, field
 from typing import Iterable, Sequence
 
-from streams.demo.facts import Facts, symbol
-from streams.demo.invariants import credit_totals
+from opengym_streams.demo.facts import Facts, symbol
+from opengym_streams.demo.invariants import credit_totals
 
 
 def percentile(values: Sequence[float], p: float) -> float | None:

@@ -11,7 +11,7 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from streams.system import load
+from opengym_streams.system import load
 
 COMPONENTS = tuple(c.name for c in load().workers)
 """The system's components (from its registry), each a Faust app of its own; the observer apart."""
@@ -35,13 +35,13 @@ def group_id(component: str, topic_prefix: str) -> str:
 
 @functools.lru_cache(maxsize=None)
 def _admin_for(bootstrap: str):
-    from streams.kafka import admin
+    from opengym_streams.kafka import admin
 
     return admin()
 
 
 def _admin():
-    from streams.settings import get_settings
+    from opengym_streams.settings import get_settings
 
     return _admin_for(get_settings().bootstrap)
 
@@ -110,7 +110,7 @@ class Worker:
 
     @property
     def argv(self) -> list[str]:
-        return [sys.executable, "-m", "streams.cli", "worker", self.component]
+        return [sys.executable, "-m", "opengym_streams.cli", "worker", self.component]
 
     @property
     def pid(self) -> int | None:

@@ -14,7 +14,7 @@ import uuid
 from collections import Counter
 from dataclasses import dataclass, field
 
-from streams.event import Event, now_ms
+from opengym_streams.event import Event, now_ms
 from opengym.models import (BookClassRequested, CheckInRequested, InstrumentGrantRequested, InstrumentKind,
                             ScheduleClassRequested)
 

@@ -1,6 +1,6 @@
 """The tick benchmark's own check: the due index and the full scan it replaced agree on what is due."""
 
-from streams.bench import ticks
+from opengym_streams.bench import ticks
 
 
 def test_the_due_index_finds_exactly_the_waiting_bookings_the_full_scan_finds():

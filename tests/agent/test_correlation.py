@@ -8,16 +8,16 @@ from types import SimpleNamespace
 
 import pytest
 
-import agents.correlation as correlation
-import topics
-from agents.system import SYSTEM
-from monitoring import metrics
-from streams.bench import facts
-from streams.models import ClockTicked
+import opengym.agents.correlation as correlation
+from opengym import topics
+from opengym.agents.system import SYSTEM
+from opengym_streams.monitoring import metrics
+from opengym_streams.bench import facts
+from opengym_streams.models import ClockTicked
 from opengym.models import InstrumentGranted
-from streams.observe import Progress, outputs, update_gauges
-from streams.tables import DueIndex, flush_table_changes, partition_of
-from streams.testing import Scenario
+from opengym_streams.observe import Progress, outputs, update_gauges
+from opengym_streams.tables import DueIndex, flush_table_changes, partition_of
+from opengym_streams.testing import Scenario
 
 T0 = 1_700_000_000_000
 ANOMALIES = topics.CORRELATION_ANOMALIES.name

@@ -5,17 +5,17 @@ from __future__ import annotations
 
 import pytest
 
-import agents.entitlement as entitlement
-import agents.notifications as notifications
-import agents.reservation as reservation
-import topics
-from monitoring.metrics import DUPLICATES, IGNORED
-from streams.component import Agent, Component
+import opengym.agents.entitlement as entitlement
+import opengym.agents.notifications as notifications
+import opengym.agents.reservation as reservation
+from opengym import topics
+from opengym_streams.monitoring.metrics import DUPLICATES, IGNORED
+from opengym_streams.component import Agent, Component
 from opengym.models import (BookClassRequested, InstrumentConsumed, InstrumentConsumeRequested,
                             InstrumentGrantRequested, ReservationConfirmed, ScheduleClassRequested, SeatHeld,
                             SeatHoldRequested)
-from streams.tables import partition_of
-from streams.testing import Scenario
+from opengym_streams.tables import partition_of
+from opengym_streams.testing import Scenario
 
 T0 = 1_000_000
 
@@ -132,7 +132,7 @@ def test_a_tick_past_the_deadline_rejects_only_its_partitions_bookings_and_a_lat
         hold = saga.when(book("b6"))[0].event
         saga.when(SeatHeld.new(caused_by=hold, booking_id="b6", class_id="c1", gym_id="gym-a", starts_at=T0 + 10**6,
                                occurred_at=T0))
-        from streams.models import ClockTicked
+        from opengym_streams.models import ClockTicked
 
         home = partition_of("b6")
         late = ClockTicked.new(correlation_id="clock", now=T0 + 5000, component="reservation", occurred_at=T0 + 5000)

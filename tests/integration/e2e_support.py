@@ -11,18 +11,18 @@ from dataclasses import dataclass
 
 from confluent_kafka import TopicPartition
 
-from streams.event import Event, now_ms
-from streams.event import model_for
-from streams.demo.collector import FactCollector, end_offsets
-from streams.demo.driver import Driver, DriverTimeout, driver_producer
-from streams.demo.facts import Facts
-from streams.demo.invariants import check_invariants
-from streams.demo.runner import Faults
-from streams.demo.supervisor import Supervisor, group_id
-from streams.demo.workload import WorkloadConfig, WorkloadPlan, plan_workload
-from streams.kafka import consumer
-from streams.settings import get_settings
-from topics import CLOCK, DEAD_LETTER, Topic, topic_name
+from opengym_streams.event import Event, now_ms
+from opengym_streams.event import model_for
+from opengym_streams.demo.collector import FactCollector, end_offsets
+from opengym_streams.demo.driver import Driver, DriverTimeout, driver_producer
+from opengym_streams.demo.facts import Facts
+from opengym_streams.demo.invariants import check_invariants
+from opengym_streams.demo.runner import Faults
+from opengym_streams.demo.supervisor import Supervisor, group_id
+from opengym_streams.demo.workload import WorkloadConfig, WorkloadPlan, plan_workload
+from opengym_streams.kafka import consumer
+from opengym_streams.settings import get_settings
+from opengym.topics import CLOCK, DEAD_LETTER, Topic, topic_name
 
 E2E_FAULTS = Faults(delay_share=0.1, delay_ms=4500, booking_timeout_ms=3000, payment_failure_rate=0.3,
                     tick_interval=0.2)
@@ -153,7 +153,7 @@ def _placeholder(annotation):
 def delete_prefixed_topics(prefix: str, timeout: float = 30.0) -> int:
     """Delete every topic under ``prefix`` (the catalog's and the Faust apps' own): the broker is
     shared, and a test run leaves some forty topics behind otherwise."""
-    from streams.kafka import admin
+    from opengym_streams.kafka import admin
 
     client = admin()
     names = [n for n in client.list_topics(timeout=timeout).topics if n.startswith(prefix)]

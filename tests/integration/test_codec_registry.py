@@ -10,12 +10,12 @@ from confluent_kafka.schema_registry import topic_record_subject_name_strategy
 from confluent_kafka.schema_registry.avro import AvroDeserializer, AvroSerializer
 from confluent_kafka.serialization import MessageField, SerializationContext
 
-from streams.codec import AvroCodec, registry_client
-from streams.contracts import load_contracts
-from streams.kafka import consumer, producer
+from opengym_streams.codec import AvroCodec, registry_client
+from opengym_streams.contracts import load_contracts
+from opengym_streams.kafka import consumer, producer
 from opengym.models import BookClassRequested, ReservationConfirmed
 from tests.conftest import wait_for
-from topics import RESERVATION_COMMANDS, RESERVATION_EVENTS, topic_name
+from opengym.topics import RESERVATION_COMMANDS, RESERVATION_EVENTS, topic_name
 
 
 def read_all(topic: str, expected: int, timeout: float = 30.0):
@@ -64,7 +64,7 @@ def test_an_event_from_opengym_produce_decodes_with_confluent_avro_deserializer(
     booking_id = unique("booking")
     line = json.dumps({"type": "BookClassRequested", "booking_id": booking_id, "member_id": "m-7",
                        "class_id": "c-7"})
-    result = subprocess.run([sys.executable, "-m", "streams.cli", "produce", line],
+    result = subprocess.run([sys.executable, "-m", "opengym_streams.cli", "produce", line],
                             capture_output=True, text=True, timeout=60)
     assert result.returncode == 0, result.stderr
 

@@ -18,8 +18,8 @@ import pytest
 from confluent_kafka.schema_registry import Schema, SchemaRegistryClient
 from confluent_kafka.schema_registry.error import SchemaRegistryError
 
-from streams.compat import Level
-from streams.settings import get_settings
+from opengym_streams.compat import Level
+from opengym_streams.settings import get_settings
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "unit"))
 from test_compat_table import CASE_IDS, CASES, verdict  # noqa: E402
@@ -84,7 +84,7 @@ def run_cli(capsys, *argv: str) -> tuple[int, str, str]:
     """`opengym schemas <argv>` in this process, with only the schemas group registered."""
     import argparse
 
-    from streams.commands import schemas as schemas_command
+    from opengym_streams.commands import schemas as schemas_command
 
     parser = argparse.ArgumentParser(prog="opengym")
     schemas_command.register(parser.add_subparsers(dest="command", required=True))
@@ -131,8 +131,8 @@ def is_registered(registry: SchemaRegistryClient, subject: str) -> bool:
 
 
 def catalog_subjects() -> list:
-    from streams.commands.schemas import subjects_of
-    from streams.contracts import load_contracts
+    from opengym_streams.commands.schemas import subjects_of
+    from opengym_streams.contracts import load_contracts
 
     return subjects_of(load_contracts())[0]
 
@@ -268,8 +268,8 @@ def test_check_reports_a_disagreement_between_the_registry_and_our_rules(
         registry, subject_prefix, schemas_copy, capsys, monkeypatch):
     """Our rules are replaced by a stand-in that wrongly refuses one subject, to see the report
     path: the registry (real) says OK, so the line must say DISAGREE and the exit code be 1."""
-    from streams import compat
-    from streams.commands import schemas as schemas_command
+    from opengym_streams import compat
+    from opengym_streams.commands import schemas as schemas_command
 
     assert run_cli(capsys, "register")[0] == 0
     real_check = compat.check

@@ -12,14 +12,14 @@ from pathlib import Path
 import pytest
 from confluent_kafka import KafkaException, TopicPartition
 
-import topics
-from streams.tables import partition_of
-from streams.codec import AvroCodec, DecodeError
-from streams.event import now_ms
-from streams.kafka import consumer, producer
+from opengym import topics
+from opengym_streams.tables import partition_of
+from opengym_streams.codec import AvroCodec, DecodeError
+from opengym_streams.event import now_ms
+from opengym_streams.kafka import consumer, producer
 from opengym.models import BookClassRequested, InstrumentGrantRequested, ScheduleClassRequested
 from tests.conftest import wait_for
-from topics import topic_name
+from opengym.topics import topic_name
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -96,7 +96,7 @@ def workers(topic_prefix, tmp_path):
 
 def _delete_topics(prefix: str) -> None:
     """The broker is shared and slows down with thousands of topics: leave none of ours behind."""
-    from streams.kafka import admin
+    from opengym_streams.kafka import admin
 
     client = admin()
     ours = [name for name in client.list_topics(timeout=10).topics if name.startswith(prefix)]
@@ -222,7 +222,7 @@ def test_two_reservation_workers_share_the_partitions_and_never_overbook_a_class
 
 
 def _members_with_partitions(group: str) -> int:
-    from streams.kafka import admin
+    from opengym_streams.kafka import admin
 
     client = admin()  # keep a reference: a collected AdminClient never completes its futures
     try:

@@ -11,14 +11,14 @@ from collections import Counter
 
 import pytest
 
-import topics
-from streams.codec import AvroCodec
-from streams.demo.driver import driver_producer
-from streams.demo.facts import DOWNSTREAM_TYPES, symbol
-from streams.demo.summary import summarize
-from streams.demo.workload import PARTNER_VISIT
-from streams.event import now_ms
-from streams.kafka import create_topics
+from opengym import topics
+from opengym_streams.codec import AvroCodec
+from opengym_streams.demo.driver import driver_producer
+from opengym_streams.demo.facts import DOWNSTREAM_TYPES, symbol
+from opengym_streams.demo.summary import summarize
+from opengym_streams.demo.workload import PARTNER_VISIT
+from opengym_streams.event import now_ms
+from opengym_streams.kafka import create_topics
 from tests.conftest import wait_for
 from tests.integration.e2e_support import (MAX_IN_FLIGHT, TARGET_LATENCY_MS, committed_behind,
                                           delete_prefixed_topics, drive, sample_event, settle, small_plan,

@@ -20,17 +20,17 @@ from pathlib import Path
 import pytest
 from confluent_kafka import TopicPartition
 
-import topics
-from agents.system import SYSTEM
-from streams.observe import observed_topics as observed_topics_of
-from streams.bench import facts
-from streams.codec import AvroCodec
-from streams.event import now_ms
-from streams.kafka import admin, consumer, create_topics, producer
-from streams.models import ClockTicked
-from streams.settings import REPO_ROOT
+from opengym import topics
+from opengym.agents.system import SYSTEM
+from opengym_streams.observe import observed_topics as observed_topics_of
+from opengym_streams.bench import facts
+from opengym_streams.codec import AvroCodec
+from opengym_streams.event import now_ms
+from opengym_streams.kafka import admin, consumer, create_topics, producer
+from opengym_streams.models import ClockTicked
+from opengym_streams.settings import REPO_ROOT
 from tests.conftest import wait_for
-from topics import topic_for_event, topic_name
+from opengym.topics import topic_for_event, topic_name
 
 GRACE_MS = 1000
 TICK_STEP_MS = 5000
@@ -76,7 +76,7 @@ class ObserverWorker:
         env = {**os.environ, **WORKER_ENV}
         with open(self.log_path, "ab") as log:
             self.process = subprocess.Popen(
-                [str(Path(sys.executable).parent / "faust"), "-A", "agents.correlation", "worker", "-l", "info", "--without-web"],
+                [str(Path(sys.executable).parent / "faust"), "-A", "opengym.agents.correlation", "worker", "-l", "info", "--without-web"],
                 stdout=log, stderr=subprocess.STDOUT, env=env, cwd=REPO_ROOT, start_new_session=True)
 
     def kill(self) -> None:
@@ -305,7 +305,7 @@ def test_the_observer_writes_to_no_topic_but_its_own(observed_run):
 
 def test_trace_prints_a_stalled_settlement_with_its_overdue_hop_and_anomaly(observed_run):
     booking_id = next(cid for cid, kind, _ in observed_run["expected"] if kind == "CHAIN_STALLED")
-    result = subprocess.run([sys.executable, "-m", "streams.cli", "trace", booking_id,
+    result = subprocess.run([sys.executable, "-m", "opengym_streams.cli", "trace", booking_id,
                              "--now", str(observed_run["t0"] + 300_000)],
                             capture_output=True, text=True, timeout=120, cwd=REPO_ROOT)
     assert result.returncode == 0, result.stderr

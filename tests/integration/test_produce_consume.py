@@ -7,10 +7,10 @@ import json
 import subprocess
 import sys
 
-from streams.kafka import producer
-from topics import RESERVATION_COMMANDS, topic_name
+from opengym_streams.kafka import producer
+from opengym.topics import RESERVATION_COMMANDS, topic_name
 
-OPENGYM = [sys.executable, "-m", "streams.cli"]
+OPENGYM = [sys.executable, "-m", "opengym_streams.cli"]
 
 
 def opengym(*args, stdin=None):

@@ -12,16 +12,16 @@ import uuid
 import pytest
 import yaml
 
-from monitoring.local_prometheus import LocalPrometheus
-from streams.demo.collector import FactCollector, end_offsets
-from streams.demo.driver import Driver
-from streams.demo.runner import Faults
-from streams.demo.supervisor import COMPONENTS, OBSERVER, Supervisor
-from streams.demo.workload import WorkloadConfig, booking_event, plan_workload
-from streams.event import now_ms
-from streams.kafka import create_topics, producer
+from opengym_streams.monitoring.local_prometheus import LocalPrometheus
+from opengym_streams.demo.collector import FactCollector, end_offsets
+from opengym_streams.demo.driver import Driver
+from opengym_streams.demo.runner import Faults
+from opengym_streams.demo.supervisor import COMPONENTS, OBSERVER, Supervisor
+from opengym_streams.demo.workload import WorkloadConfig, booking_event, plan_workload
+from opengym_streams.event import now_ms
+from opengym_streams.kafka import create_topics, producer
 from tests.conftest import wait_for
-from topics import RESERVATION_COMMANDS, topic_name
+from opengym.topics import RESERVATION_COMMANDS, topic_name
 
 WORKERS = COMPONENTS + (OBSERVER,)
 RULES = [rule for group in yaml.safe_load(LocalPrometheus.rules_path().read_text())["groups"]
@@ -93,7 +93,7 @@ def seeded_plan(bookings: int, seed: int, classes: int):
 
 def book(plan, bookings) -> None:
     client = producer()
-    from streams.codec import AvroCodec
+    from opengym_streams.codec import AvroCodec
 
     codec = AvroCodec()
     name = topic_name(RESERVATION_COMMANDS)

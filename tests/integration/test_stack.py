@@ -8,10 +8,10 @@ import subprocess
 import sys
 from pathlib import Path
 
-from streams.stack import Layout
-from streams.settings import get_settings
+from opengym_streams.stack import Layout
+from opengym_streams.settings import get_settings
 
-OPENGYM = [sys.executable, "-m", "streams.cli"]
+OPENGYM = [sys.executable, "-m", "opengym_streams.cli"]
 
 
 def run(args, env=None, timeout=120):

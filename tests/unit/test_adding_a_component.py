@@ -9,8 +9,9 @@ import json
 import os
 import shutil
 import subprocess
-import sys
 from pathlib import Path
+
+from tests.source_layout import python
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -34,9 +35,9 @@ COMPONENT = '''"""Loyalty: listens to ReservationConfirmed; emits PointsAwarded,
 
 from __future__ import annotations
 
-import topics
-from streams.component import Agent, Component, module_app
-from streams.event import ignore
+from opengym import topics
+from opengym_streams.component import Agent, Component, module_app
+from opengym_streams.event import ignore
 from opengym.models import PointsAwarded
 
 
@@ -49,7 +50,7 @@ def award(state, confirmed, now):
 
 
 def build(settings=None) -> Component:
-    from agents.system import SYSTEM
+    from opengym.agents.system import SYSTEM
 
     return Component(SYSTEM.component("loyalty"), topics=topics.CATALOG, settings=settings, agents=(
         Agent("award", reads=(topics.RESERVATION_EVENTS,), table="points",
@@ -80,9 +81,9 @@ SERVICE = '''  loyalty:
 '''
 
 SCENARIO = '''
-import agents.loyalty as loyalty
+import opengym.agents.loyalty as loyalty
 from opengym.models import ReservationConfirmed
-from streams.testing import Scenario
+from opengym_streams.testing import Scenario
 
 with Scenario(loyalty.build(), now=1_000_000) as scenario:
     confirmed = ReservationConfirmed.new(correlation_id="b1", booking_id="b1", member_id="m1", class_id="c1",
@@ -130,25 +131,25 @@ def test_adding_a_component_that_reacts_to_reservation_confirmed_takes_eight_fil
           "LOYALTY_EVENTS, ")
     (scratch / "agents" / "loyalty.py").write_text(COMPONENT)
     _edit(scratch / "agents" / "system.py", '    ComponentSpec("correlation"',
-          '    ComponentSpec("loyalty", "agents.loyalty", 9109, doc="Points for confirmed bookings."),\n')
+          '    ComponentSpec("loyalty", "opengym.agents.loyalty", 9109, doc="Points for confirmed bookings."),\n')
     _edit(scratch / "agents" / "system.py", "            ), doc=\"A member books a class",
           '    downstream("LoyaltyPointsProcess", "loyalty", "PointsAwarded", "PointsAwarded", 30 * SECOND, '
           '30 * SECOND, "Loyalty awards points for the confirmed booking."),\n            ')
     _edit(scratch / "docker-compose.yml", "  correlation:\n", SERVICE)
     _edit(scratch / "docker-compose.yml", "  correlation-state:\n", "  loyalty-state:\n")
 
-    env = {**os.environ, "PYTHONPATH": str(scratch)}
+    env = dict(os.environ)
     env.pop("OPENGYM_SYSTEM", None)
 
     def run(*argv: str) -> str:
-        result = subprocess.run([sys.executable, *argv], cwd=scratch, env=env, capture_output=True, text=True,
+        result = subprocess.run(python(scratch, *argv), cwd=scratch, env=env, capture_output=True, text=True,
                                 timeout=600)
         assert result.returncode == 0, f"{' '.join(argv)}:\n{result.stdout[-3000:]}\n{result.stderr[-3000:]}"
         return result.stdout
 
     for generate in (("contracts", "generate"), ("catalog", "docs"), ("catalog", "asyncapi")):
-        run("-m", "streams.cli", *generate)
-    assert "catalog OK" in run("-m", "streams.cli", "catalog", "check")
+        run("-m", "opengym_streams.cli", *generate)
+    assert "catalog OK" in run("-m", "opengym_streams.cli", "catalog", "check")
     assert "loyalty scenario OK" in run("-c", SCENARIO)
     run("-m", "pytest", "-q", "-p", "no:cacheprovider", "tests/unit/test_component_wiring.py",
         "tests/unit/test_deployment.py", "tests/unit/test_catalog.py", "tests/unit/test_asyncapi.py",

@@ -10,14 +10,14 @@ from pathlib import Path
 
 import pytest
 
-import topics
-from streams.asyncapi import Info, document, render
-from streams.catalog import Catalog
-from streams.catalog_check import load_subscriptions
-from streams.catalog_docs import default_catalog
-from streams.commands.catalog import ASYNCAPI_PATH, asyncapi_document
-from streams.contracts import Contracts, load_contracts
-from streams.settings import REPO_ROOT
+from opengym import topics
+from opengym_streams.asyncapi import Info, document, render
+from opengym_streams.catalog import Catalog
+from opengym_streams.catalog_check import load_subscriptions
+from opengym_streams.catalog_docs import default_catalog
+from opengym_streams.commands.catalog import ASYNCAPI_PATH, asyncapi_document
+from opengym_streams.contracts import Contracts, load_contracts
+from opengym_streams.settings import REPO_ROOT
 from tests.node_tools import run_node
 
 ALLOWED_NOTES = {"asyncapi-latest-version"}

@@ -6,15 +6,15 @@ import dataclasses
 
 import pytest
 
-import topics
-from agents.system import SYSTEM
-from agents.system import processes as build
-from streams.catalog import Catalog, Choreography, Fact, Step, succeeds
-from streams.catalog_check import check, check_subscriptions, load_subscriptions
-from streams.catalog_docs import DOCS_PATH, default_catalog, render
-from streams.commands.catalog import _check
-from streams.observe import outputs
-from topics import Topic
+from opengym import topics
+from opengym.agents.system import SYSTEM
+from opengym.agents.system import processes as build
+from opengym_streams.catalog import Catalog, Choreography, Fact, Step, succeeds
+from opengym_streams.catalog_check import check, check_subscriptions, load_subscriptions
+from opengym_streams.catalog_docs import DOCS_PATH, default_catalog, render
+from opengym_streams.commands.catalog import _check
+from opengym_streams.observe import outputs
+from opengym.topics import Topic
 
 OBSERVER_OUTPUTS = outputs(SYSTEM)
 

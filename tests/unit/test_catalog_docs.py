@@ -10,10 +10,10 @@ from pathlib import Path
 
 import pytest
 
-from streams.catalog import (BusinessTransaction, Catalog, Choreography, Compensation, DownstreamProcess, Fact,
+from opengym_streams.catalog import (BusinessTransaction, Catalog, Choreography, Compensation, DownstreamProcess, Fact,
                              Orchestration, Step, Terminal, fails, succeeds)
-from streams.catalog_docs import default_catalog, duration, render
-from streams.settings import REPO_ROOT
+from opengym_streams.catalog_docs import default_catalog, duration, render
+from opengym_streams.settings import REPO_ROOT
 from tests.node_tools import run_node
 
 SKIPPED_DIRS = {".git", ".venv", "node_modules", "build", "dist", ".pytest_cache", "__pycache__"}

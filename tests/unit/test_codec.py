@@ -6,7 +6,7 @@ import struct
 import pytest
 from confluent_kafka.schema_registry import Schema, SchemaRegistryClient
 
-from streams.codec import AvroCodec, DecodeError, build_event, subject_name
+from opengym_streams.codec import AvroCodec, DecodeError, build_event, subject_name
 from opengym.models import BookClassRequested, ReservationRejected, RejectionReason
 
 

@@ -8,8 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from streams.commands import schemas as schemas_command
-from streams.compat import Level, Version, check, load_config, parse
+from opengym_streams.commands import schemas as schemas_command
+from opengym_streams.compat import Level, Version, check, load_config, parse
 
 REPO = Path(__file__).resolve().parents[2]
 

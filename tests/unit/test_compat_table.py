@@ -14,7 +14,7 @@ from dataclasses import dataclass
 
 import pytest
 
-from streams.compat import Level, Version, check, parse
+from opengym_streams.compat import Level, Version, check, parse
 
 NS = "compat.test"
 

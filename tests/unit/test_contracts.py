@@ -4,9 +4,9 @@ import json
 
 import pytest
 
-from streams import modelgen
-from streams.contracts import ENVELOPE, ContractError, Contracts, load_avsc, load_contracts
-from topics import ALL_TOPICS
+from opengym_streams import modelgen
+from opengym_streams.contracts import ENVELOPE, ContractError, Contracts, load_avsc, load_contracts
+from opengym.topics import ALL_TOPICS
 
 
 def test_generated_models_match_the_avsc_files():

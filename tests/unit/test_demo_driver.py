@@ -1,8 +1,8 @@
 """What the driver still waits for, computed from the facts seen so far (no Kafka)."""
 
-from streams.demo.driver import Driver
-from streams.demo.facts import Facts
-from streams.demo.workload import WorkloadConfig, plan_workload
+from opengym_streams.demo.driver import Driver
+from opengym_streams.demo.facts import Facts
+from opengym_streams.demo.workload import WorkloadConfig, plan_workload
 from opengym.models import AttendanceRecorded, SettlementConfirmed, SettlementObligationCalculated
 from tests.unit.test_demo_invariants import confirmed_booking, rejected_booking
 
@@ -84,7 +84,7 @@ def test_the_in_flight_window_holds_bookings_back_until_answers_arrive():
 
 def test_seed_requests_left_unanswered_are_sent_again_with_the_same_event_ids():
     from opengym.models import ClassScheduled, InstrumentGranted
-    from streams.demo.workload import grant_events, schedule_events
+    from opengym_streams.demo.workload import grant_events, schedule_events
 
     plan = plan_workload(WorkloadConfig(bookings=8, gyms=2, classes_per_gym=1), run_id="r")
     producer = RecordingProducer()
@@ -116,7 +116,7 @@ def test_seed_requests_left_unanswered_are_sent_again_with_the_same_event_ids():
 
 
 def test_the_window_shrinks_while_answers_are_slow_and_grows_back_when_they_are_fast():
-    from streams.demo.driver import InFlightWindow
+    from opengym_streams.demo.driver import InFlightWindow
 
     window = InFlightWindow(50, target_latency_ms=1000)
     assert window.limit == 25

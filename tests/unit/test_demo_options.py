@@ -1,8 +1,8 @@
 """`opengym demo` options reach the workers as the components' fault knobs."""
 
-from streams.cli import build_parser
-from streams.demo.facts import DOWNSTREAM_TYPES
-from streams.demo.runner import Faults
+from opengym_streams.cli import build_parser
+from opengym_streams.demo.facts import DOWNSTREAM_TYPES
+from opengym_streams.demo.runner import Faults
 
 
 def test_fault_options_become_the_workers_environment():

@@ -1,7 +1,7 @@
 """The demo summary's arithmetic: outcomes, credits, percentiles, throughput."""
 
-from streams.demo.facts import Facts
-from streams.demo.summary import percentile, render, summarize
+from opengym_streams.demo.facts import Facts
+from opengym_streams.demo.summary import percentile, render, summarize
 from tests.unit.test_demo_invariants import T0, confirmed_booking, grant, rejected_booking, scheduled
 
 
@@ -41,7 +41,7 @@ def test_summary_shows_violations():
 
 
 def test_summary_counts_the_observers_anomalies_about_these_bookings_only():
-    from streams.models import AnomalyDetected
+    from opengym_streams.models import AnomalyDetected
 
     def anomaly(correlation_id, kind):
         return AnomalyDetected.new(correlation_id=correlation_id, anomaly_id=f"{correlation_id}/{kind}", kind=kind,

@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from agents.system import SYSTEM
+from opengym.agents.system import SYSTEM
 
 COMPONENTS = SYSTEM.names
 METRIC_PORTS = {c.name: c.metrics_port for c in SYSTEM.components}
@@ -44,7 +44,7 @@ def test_every_component_has_a_worker_service_running_it(compose):
 
 
 def test_metric_ports_agree_between_the_registry_compose_and_prometheus(compose):
-    from streams.commands.deploy import scrape_targets
+    from opengym_streams.commands.deploy import scrape_targets
 
     scrape = yaml.safe_load((ROOT / "monitoring" / "prometheus" / "prometheus.yml").read_text())
     (job,) = [job for job in scrape["scrape_configs"] if job["job_name"] == "opengym"]

@@ -5,14 +5,14 @@ from __future__ import annotations
 
 import pytest
 
-import agents.attendance as attendance
-import agents.finance as finance
-import agents.notifications as notifications
-import agents.platform_billing as platform_billing
-import agents.tenant_billing as tenant_billing
-from agents.finance.logic import GatewayConfig
+import opengym.agents.attendance as attendance
+import opengym.agents.finance as finance
+import opengym.agents.notifications as notifications
+import opengym.agents.platform_billing as platform_billing
+import opengym.agents.tenant_billing as tenant_billing
+from opengym.agents.finance.logic import GatewayConfig
 from opengym.models import CheckInRequested, ReservationConfirmed
-from streams.testing import Scenario
+from opengym_streams.testing import Scenario
 
 NOW = 1_000_000
 
@@ -125,7 +125,7 @@ def test_home_visits_owe_nothing_and_a_redelivered_visit_owes_once(monkeypatch):
 def test_a_payment_outcome_without_its_obligation_is_ignored_with_a_reason(monkeypatch):
     from opengym.models import PaymentSettled
 
-    from monitoring.metrics import IGNORED
+    from opengym_streams.monitoring.metrics import IGNORED
 
     with Scenario(platform_billing.build(), now=NOW) as billing:
         counter = IGNORED.labels("platform-billing", "PaymentSettled", "no obligation for this settlement")

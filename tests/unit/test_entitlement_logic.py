@@ -5,12 +5,12 @@ from __future__ import annotations
 
 import pytest
 
-import agents.entitlement as entitlement
-import topics
-from agents.entitlement import logic
-from agents.entitlement.logic import EntitlementConfig
+import opengym.agents.entitlement as entitlement
+from opengym import topics
+from opengym.agents.entitlement import logic
+from opengym.agents.entitlement.logic import EntitlementConfig
 from opengym.models import InstrumentConsumeRequested, InstrumentGrantRequested, InstrumentReleaseRequested
-from streams.testing import Scenario
+from opengym_streams.testing import Scenario
 
 NOW = 1_000_000
 DAY = 86_400_000

@@ -3,8 +3,8 @@
 from collections import defaultdict, namedtuple
 from types import SimpleNamespace
 
-from monitoring.lag import record_consumer_lag
-from monitoring.metrics import CONSUMER_LAG
+from opengym_streams.monitoring.lag import record_consumer_lag
+from opengym_streams.monitoring.metrics import CONSUMER_LAG
 
 
 tp = namedtuple("TP", "topic partition")

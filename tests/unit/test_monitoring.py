@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from monitoring.metrics import metric_names
+from opengym_streams.monitoring.metrics import metric_names
 
 ROOT = Path(__file__).resolve().parents[2]
 MONITORING = ROOT / "monitoring"

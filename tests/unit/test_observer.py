@@ -8,10 +8,10 @@ import random
 
 import pytest
 
-from agents.system import processes as build
-from streams.bench import facts as scenarios
+from opengym.agents.system import processes as build
+from opengym_streams.bench import facts as scenarios
 from opengym.models import ClassScheduled, InstrumentConsumed, NotificationSent
-from streams.observer import Observer, ObserverConfig, ObserverState, in_flight
+from opengym_streams.observer import Observer, ObserverConfig, ObserverState, in_flight
 
 T0 = 1_700_000_000_000
 CONFIG = ObserverConfig(grace_ms=1000, orphan_grace_ms=5000, retention_ms=60_000, idle_ms=3_600_000)

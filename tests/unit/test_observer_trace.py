@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-from agents.system import processes as build
-from streams.bench import facts
-from streams.commands.trace import as_json, build_state, render
-from streams.observer import Observer, ObserverConfig
+from opengym.agents.system import processes as build
+from opengym_streams.bench import facts
+from opengym_streams.commands.trace import as_json, build_state, render
+from opengym_streams.observer import Observer, ObserverConfig
 
 T0 = 1_700_000_000_000
 

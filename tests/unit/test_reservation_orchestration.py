@@ -5,14 +5,14 @@ from __future__ import annotations
 
 import pytest
 
-import agents.reservation as reservation
-import topics
-from agents.reservation import booking
-from agents.system import SYSTEM
+import opengym.agents.reservation as reservation
+from opengym import topics
+from opengym.agents.reservation import booking
+from opengym.agents.system import SYSTEM
 from opengym.models import (BookClassRequested, InstrumentConsumed, InstrumentConsumeDenied,
                             ScheduleClassRequested, SeatHeld, SeatHoldRequested, SeatRefused,
                             SeatReleaseRequested)
-from streams.testing import Scenario
+from opengym_streams.testing import Scenario
 
 T0 = 1_000_000
 EVENTS = topics.RESERVATION_EVENTS.name

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 
 def test_every_kind_of_knob_is_read_from_the_environment(monkeypatch):
-    from streams.settings import Settings
+    from opengym_streams.settings import Settings
 
     monkeypatch.setenv("OPENGYM_METRICS_PORT", "0")
     monkeypatch.setenv("OPENGYM_DRAIN_NODE", "0")
@@ -18,7 +18,7 @@ def test_every_kind_of_knob_is_read_from_the_environment(monkeypatch):
 
 
 def test_docs_settings_md_lists_every_knob():
-    from streams.commands.settings import DOCS_PATH, render
+    from opengym_streams.commands.settings import DOCS_PATH, render
 
     assert DOCS_PATH.read_text() == render(), "docs/settings.md is stale: run `opengym settings docs`"
 
@@ -27,7 +27,7 @@ def test_every_opengym_variable_the_code_reads_is_a_declared_knob():
     import re
     from pathlib import Path
 
-    from streams.commands.settings import all_knobs
+    from opengym_streams.commands.settings import all_knobs
 
     root = Path(__file__).resolve().parents[2]
     declared = set(all_knobs())

@@ -5,7 +5,7 @@ from types import SimpleNamespace
 
 from faust.transport.consumer import Consumer
 
-from streams import tuning
+from opengym_streams import tuning
 
 
 class FlowControl:
@@ -112,18 +112,17 @@ def test_a_due_batch_takes_the_other_batches_for_its_broker_along():
 def test_a_commit_hands_pending_table_changes_to_the_producer_first(monkeypatch):
     import asyncio
 
-    import streams.tables
-
+    import opengym_streams.tables
     tuning.apply()
     order = []
-    monkeypatch.setattr(streams.tables, "flush_table_changes", lambda app: order.append("table changes sent") or 1)
+    monkeypatch.setattr(opengym_streams.tables, "flush_table_changes", lambda app: order.append("table changes sent") or 1)
     consumer = SimpleNamespace(app=object(), _filter_committable_offsets=lambda tps: order.append("offsets chosen") or {})
     assert asyncio.run(Consumer._commit_tps(consumer, [], True)) is False
     assert order == ["table changes sent", "offsets chosen"]
 
 
 def test_standby_replicas_come_from_the_environment(monkeypatch, tmp_path):
-    import agents.reservation as reservation
+    import opengym.agents.reservation as reservation
 
     monkeypatch.setenv("OPENGYM_HOME", str(tmp_path))
     monkeypatch.delenv("OPENGYM_STANDBY_REPLICAS", raising=False)

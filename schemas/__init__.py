@@ -1,0 +1,1 @@
+"""OpenGym's Avro contracts, one ``<owner>/<Event>.avsc`` each (package data)."""
