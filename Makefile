@@ -8,12 +8,14 @@ STAMP := $(VENV)/.installed
 
 .PHONY: install demo test test-unit stack-up stack-down bench clean
 
-$(STAMP): pyproject.toml .ci/debian-packages
+$(STAMP): pyproject.toml .ci/debian-packages tools/node/package-lock.json
 	@command -v $(PYTHON) >/dev/null || { echo "$(PYTHON) is required (Python 3.11)"; exit 1; }
 	scripts/install-debian-packages
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
 	$(BIN)/pip install --quiet -e '.[test]'
+	# The observer UI's browser assets (mermaid), served from tools/node/node_modules; never fetched at run time.
+	cd tools/node && npm ci --ignore-scripts --no-audit --no-fund --loglevel=error
 	touch $(STAMP)
 
 install: $(STAMP)

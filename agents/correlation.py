@@ -20,6 +20,9 @@ import topics
 from agents.catalog import build
 from monitoring import metrics
 from streams.app import Runtime, env_float
+from streams.codec import AvroCodec
+from streams.settings import REPO_ROOT, get_settings
+from streams.ui import install_ui
 from streams.event import now_ms
 from streams.observer import WAKE, Observer, ObserverConfig, Outcome, in_flight
 from topics import Topic, topic_for_event, topic_name
@@ -167,7 +170,8 @@ async def observe(event, message):
     progress.handled(message, event.occurred_at)
     metrics.OBSERVED.labels(event.type_name).inc()
     key = event.correlation_id
-    outcome = observer.on_event(transactions.get(key), event, progress.judge_until(clock.now))
+    outcome = observer.on_event(transactions.get(key), event, progress.judge_until(clock.now),
+                                (message.topic, message.partition, message.offset))
     if not outcome.relevant:
         return
     if outcome.duplicate:
@@ -182,7 +186,8 @@ async def settle(key: str, outcome: Outcome) -> None:
     # (same anomaly_id and event_id), so consumers dedupe it; the other order could lose it.
     for anomaly in outcome.anomalies:
         await rt.publish(anomaly)
-        metrics.ANOMALIES.labels(anomaly.kind.value, anomaly.business_transaction, anomaly.process).inc()
+        metrics.ANOMALIES.labels(anomaly.kind.value, anomaly.business_transaction, anomaly.process,
+                                 anomaly.process_owner or "").inc()
     if not outcome.changed:
         return
     if outcome.state is None:
@@ -190,6 +195,15 @@ async def settle(key: str, outcome: Outcome) -> None:
             del transactions[key]
     else:
         transactions[key] = outcome.state  # the table's due index follows the new wake-up time
+
+
+ui = install_ui(app, table=transactions, observer=observer, clock=lambda: clock.now, codec_factory=AvroCodec,
+                anomalies_topic=topic_name(topics.CORRELATION_ANOMALIES), prefix=get_settings().topic_prefix,
+                dead_letter_topics={c: topic_name(t) for c, t in topics.DEAD_LETTERS.items()},
+                redrive_topics={c: topic_name(t) for c, t in topics.REDRIVES.items()},
+                rules_file=REPO_ROOT / "monitoring/prometheus/alerts.yml", runbook_file=REPO_ROOT / "docs/runbook.md",
+                alertmanager_url=os.environ.get("OPENGYM_ALERTMANAGER_URL"))
+"""The transaction view on this worker's web server (OPENGYM_UI_PORT, default 6108; docs/observer.md)."""
 
 
 @app.timer(env_float("OPENGYM_OBSERVER_GAUGE_INTERVAL", 5.0))

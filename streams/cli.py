@@ -21,6 +21,8 @@ COMMAND_MODULES = (
     "streams.commands.demo",
     "streams.commands.catalog",
     "streams.commands.trace",
+    "streams.commands.transactions",
+    "streams.commands.dlq",
     "streams.commands.bench",
 )
 

@@ -139,6 +139,7 @@ class AnomalyDetected(Event):
     since: StrictInt
     deadline: StrictInt
     detected_at: StrictInt
+    process_owner: StrictStr | None = None
 
 
 class InstrumentConsumeDenied(Event):
@@ -424,6 +425,22 @@ class DeadLetter(Event):
     payload: bytes | None = None
 
 
+class DeadLetterRedriven(Event):
+    """An operator re-published a dead letter to the topic it came from (opengym dlq redrive, or the observer's UI). Recorded once per dead letter: redriving it again finds this record and sends nothing."""
+
+    avro_name: ClassVar[str] = "opengym.streams.DeadLetterRedriven"
+    owner: ClassVar[str] = "streams"
+    component: StrictStr
+    dead_letter_topic: StrictStr
+    dead_letter_partition: StrictInt
+    dead_letter_offset: StrictInt
+    target_topic: StrictStr
+    target_partition: StrictInt
+    target_offset: StrictInt
+    redriven_by: StrictStr
+    error_kind: StrictStr | None = None
+
+
 class BillingLineRecorded(Event):
     """The member's gym has a billing line for a confirmed booking."""
 
@@ -448,6 +465,7 @@ ALL_EVENTS: tuple[type[Event], ...] = (
     ClassScheduled,
     ClockTicked,
     DeadLetter,
+    DeadLetterRedriven,
     InstrumentConsumeDenied,
     InstrumentConsumeRequested,
     InstrumentConsumed,

@@ -31,6 +31,7 @@ COMPONENTS = (
 
 CLOCK = "opengym.streams.ClockTicked"
 DEAD_LETTER = "opengym.streams.DeadLetter"
+DEAD_LETTER_REDRIVEN = "opengym.streams.DeadLetterRedriven"
 
 
 @dataclass(frozen=True)
@@ -41,7 +42,7 @@ class Topic:
     events: tuple[str, ...]
     """Avro full names of the records it carries."""
     kind: str
-    """commands | requests | events | anomalies | dlq | internal"""
+    """commands | requests | events | anomalies | dlq | redrives | internal"""
     producers: tuple[str, ...] = ()
     """Who may write to it; defaults to the owner."""
     partitions: int = PARTITIONS
@@ -160,6 +161,17 @@ def _dlq(component: str) -> Topic:
 
 DEAD_LETTERS: dict[str, Topic] = {component: _dlq(component) for component in COMPONENTS}
 
+
+def _redrives(component: str) -> Topic:
+    return Topic(f"opengym.{component}.redrives", component, (DEAD_LETTER_REDRIVEN,), kind="redrives",
+                 producers=(EXTERNAL,), partitions=1,
+                 doc=f"Which of {component}'s dead letters an operator re-published to their original topic "
+                     "(opengym dlq redrive, or the observer's UI), one record per dead letter.")
+
+
+REDRIVES: dict[str, Topic] = {component: _redrives(component) for component in COMPONENTS}
+"""Beside each dead-letter topic, the record of its redrives (the operators' tool writes it, not the component)."""
+
 CONTRACT_TOPICS: tuple[Topic, ...] = (
     RESERVATION_COMMANDS,
     RESERVATION_EVENTS,
@@ -176,7 +188,8 @@ CONTRACT_TOPICS: tuple[Topic, ...] = (
     CORRELATION_CLOCK,
 )
 
-ALL_TOPICS: tuple[Topic, ...] = CONTRACT_TOPICS + INTERNAL_TOPICS + tuple(DEAD_LETTERS.values())
+ALL_TOPICS: tuple[Topic, ...] = (CONTRACT_TOPICS + INTERNAL_TOPICS + tuple(DEAD_LETTERS.values())
+                                  + tuple(REDRIVES.values()))
 
 BY_NAME: dict[str, Topic] = {t.name: t for t in ALL_TOPICS}
 

@@ -40,7 +40,10 @@ def faust_argv(component: str, loglevel: str = "info", extra: list[str] | None =
     module = COMPONENT_MODULES.get(component, f"agents.{component.replace('-', '_')}")
     faust = Path(sys.executable).with_name("faust")
     program = str(faust) if faust.exists() else (shutil.which("faust") or "faust")
-    return [program, "-A", module, "worker", "-l", loglevel, "--without-web", *(extra or [])]
+    # Faust's web server stays off (each worker would want port 6066), except the observer's, which
+    # serves the transaction view on OPENGYM_UI_PORT (streams.ui; 0 turns it off).
+    web = "--with-web" if component == "correlation" and os.environ.get("OPENGYM_UI_PORT", "") != "0" else "--without-web"
+    return [program, "-A", module, "worker", "-l", loglevel, web, *(extra or [])]
 
 
 def _worker(args) -> int:
