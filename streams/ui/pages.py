@@ -245,10 +245,12 @@ def not_in_state(cid: str, letters: list[dict[str, Any]], published: list[Any], 
 # ---- dead letters ------------------------------------------------------------------------------
 
 def dead_letters(letters: list[dict[str, Any]], components: Iterable[str], component: str | None,
-                 message: str | None, caught_up: bool) -> str:
+                 message: str | None, caught_up: bool, pending: dict[str, int] | None = None) -> str:
+    pending = pending or {}
     tabs = " ".join(
         f'<a href="/dead-letters{"?component=" + quote(c) if c else ""}"{" class=active" if (c or None) == component else ""}>'
-        f'{escape(c or "all")}</a>' for c in [""] + list(components))
+        f'{escape(c or "all")} <span class=muted>({pending.get(c, 0) if c else sum(pending.values())} pending)</span></a>'
+        for c in [""] + list(components))
     rows = []
     for d in letters:
         payload = (json.dumps(d["payload"], indent=2) if d["payload"] is not None

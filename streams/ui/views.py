@@ -75,7 +75,11 @@ def register(app, ui) -> None:
         async def get(self, request):
             component = request.query.get("component") or None
             letters = ui.letters(component=component)
-            body = pages.dead_letters(letters, components, component, request.query.get("done"), ui.caught_up())
+            pending: dict[str, int] = {}
+            for d in ui.letters(pending_only=True):
+                pending[d["component"]] = pending.get(d["component"], 0) + 1
+            body = pages.dead_letters(letters, components, component, request.query.get("done"), ui.caught_up(),
+                                      pending)
             return html(self, body, title="Dead letters", active="dead-letters")
 
     @app.page("/dead-letters/redrive")
