@@ -199,6 +199,7 @@ async def settle(key: str, outcome: Outcome) -> None:
 
 ui = install_ui(app, table=transactions, observer=observer, clock=lambda: clock.now, codec_factory=AvroCodec,
                 anomalies_topic=topic_name(topics.CORRELATION_ANOMALIES), prefix=get_settings().topic_prefix,
+                route_topic=topic_name(topics.CORRELATION_CLOCK),
                 dead_letter_topics={c: topic_name(t) for c, t in topics.DEAD_LETTERS.items()},
                 redrive_topics={c: topic_name(t) for c, t in topics.REDRIVES.items()},
                 rules_file=REPO_ROOT / "monitoring/prometheus/alerts.yml", runbook_file=REPO_ROOT / "docs/runbook.md",

@@ -218,14 +218,12 @@ def redrive(letters: Iterable[Letter], *, book: Book, producer, encode: Callable
 
 def read_book(dead_letter_topics: Iterable[str], redrive_topics: Iterable[str], codec,
               timeout: float = 60.0) -> Book:
-    """Every record on these topics, from the start to their current end (redrives first, so each letter
-    is matched with its record as it is read)."""
+    """Every record on these topics, from the start to their current end (in one read: a redrive record
+    read before or after its letter finds it either way)."""
     from streams.kafka_read import read_to_end
 
     book = Book(codec.decode)
-    for message in read_to_end(list(redrive_topics), timeout=timeout):
-        _feed(book, codec, message)
-    for message in read_to_end(list(dead_letter_topics), timeout=timeout):
+    for message in read_to_end(list(redrive_topics) + list(dead_letter_topics), timeout=timeout):
         _feed(book, codec, message)
     return book
 

@@ -18,7 +18,8 @@ Pages (server-rendered HTML; ``ui.js`` refreshes them in place every few seconds
 - ``/runbook``: the runbook, so an anomaly's link lands on its section.
 
 The same data as JSON under ``/api/...``. A transaction lives on the worker that owns its key's
-partition: its page and API are ``table_route``d there; lists gather every worker's part.
+partition: its page and API are proxied there (as Faust's ``table_route`` would, but deciding by the
+partitions each worker's consumer holds: :meth:`UI.owner_url`); lists gather every worker's part.
 
 Cost: nothing per event. Pages compute on request from the table (lists from what each state holds
 directly; the tree only for the one transaction shown). Anomalies, dead letters and redrives come from
@@ -47,6 +48,7 @@ DEFAULT_PORT = 6108
 ANOMALY_WINDOW_MS = 3_600_000
 MAX_ANOMALIES = 50_000
 OVERVIEW_CACHE_S = 2.0
+PEER_CACHE_S = 2.0
 MERMAID_DIR = REPO_ROOT / "tools" / "node" / "node_modules" / "mermaid" / "dist"
 STATIC_DIR = Path(__file__).resolve().parent / "static"
 CONTENT_TYPES = {".css": "text/css", ".js": "application/javascript", ".map": "application/json"}
@@ -80,7 +82,7 @@ def configure_web(app, port: int | None = None) -> str | None:
     """Point the app's web server at the UI's port and address; its URL, or None when disabled.
 
     ``OPENGYM_UI_ADDR`` (default 127.0.0.1) is where it listens, ``OPENGYM_UI_HOST`` the name other
-    workers reach it by (for ``table_route``; default the address)."""
+    workers reach it by (to route a key's page there; default the address)."""
     port = ui_port() if port is None else port
     if port == 0:
         return None
@@ -100,7 +102,7 @@ class UI:
                  dead_letter_topics: Mapping[str, str], redrive_topics: Mapping[str, str],
                  codec_factory: Callable[[], Any], producer_factory: Callable[[], Any],
                  rules_file: Path | None, runbook_file: Path | None, mermaid_dir: Path | None,
-                 alertmanager_url: str | None, prefix: str = ""):
+                 alertmanager_url: str | None, prefix: str = "", route_topic: str | None = None):
         from streams.deadletters import Book
         from streams.ui.links import alerts_by_kind
         from streams.ui.pages import Links
@@ -117,6 +119,7 @@ class UI:
         self.runbook_file = runbook_file
         self.mermaid_dir = mermaid_dir
         self.prefix = prefix
+        self.route_topic = route_topic
         self.links = Links(alerts_by_kind(rules_file), alertmanager_url)
         self.lock = threading.Lock()
         self.anomalies: collections.OrderedDict[str, Any] = collections.OrderedDict()
@@ -125,6 +128,7 @@ class UI:
         self._overview: tuple[float, dict] | None = None
         self._static: dict[str, bytes] = {}
         self._producer = None
+        self._health: dict[str, tuple[float, dict | None]] = {}
         self.tails = []
 
     @property
@@ -205,7 +209,11 @@ class UI:
         return self.clock() or int(time.time() * 1000)
 
     def local_items(self) -> list[tuple[str, dict]]:
-        return [(k, v) for k, v in list(self.table.items()) if v]
+        """The states of the partitions this worker holds now (a memory table keeps the keys of partitions
+        it gave away in a rebalance; those belong to another worker's list)."""
+        mine = self.my_partitions()
+        return [(k, v) for k, v in list(self.table.items())
+                if v and (mine is None or self.partition_of(k) in mine)]
 
     def overview_local(self) -> dict[str, Any]:
         from streams.ui import model
@@ -237,14 +245,64 @@ class UI:
 
     # ---- other workers ----------------------------------------------------------------------------
 
+    def partition_of(self, key: str) -> int:
+        from aiokafka.partitioner import murmur2
+
+        return (murmur2(key.encode()) & 0x7FFFFFFF) % self.table.partitions
+
+    def my_partitions(self) -> set[int] | None:
+        """The partitions of ``route_topic`` (co-partitioned with the table) this worker's consumer holds
+        now; None when it cannot say (not started, between assignments)."""
+        try:
+            assigned = self.app.consumer.assignment()
+        except Exception:
+            return None
+        mine = {tp.partition for tp in assigned if tp.topic == self.route_topic}
+        return mine or None
+
+    async def owner_url(self, key: str) -> str | None:
+        """The URL of the other worker holding ``key``'s partition; None when it is this one (or unknown).
+
+        Each worker says which partitions its consumer holds (``/api/health``), and that is what decides:
+        Faust's router (``table_route``) answered with the wrong worker in a two-worker test and misses the
+        table on a fresh start (docs/notes/observer.md)."""
+        partition = self.partition_of(key)
+        mine = self.my_partitions()
+        if mine is None or partition in mine:
+            return None
+        for peer in self.peers():
+            health = await self._peer_health(peer)
+            if partition in (health or {}).get("partitions", ()):
+                return peer
+        return None
+
+    async def _peer_health(self, peer: str) -> dict | None:
+        cached = self._health.get(peer)
+        if cached is not None and time.monotonic() - cached[0] < PEER_CACHE_S:
+            return cached[1]
+        try:
+            async with self.app.http_client.get(f"{peer}/api/health", timeout=5) as response:
+                health = await response.json()
+        except Exception as exc:
+            log.warning("ui: %s did not answer /api/health: %s", peer, exc)
+            health = None
+        self._health[peer] = (time.monotonic(), health)
+        return health
+
+    def is_me(self, url: str) -> bool:
+        return url.rstrip("/") == str(self.app.conf.canonical_url).rstrip("/")
+
     def peers(self) -> list[str]:
         """Canonical URLs of the other workers holding partitions of the table."""
-        try:
-            hosts = self.app.router.table_metadata(self.table.name)
-        except Exception:  # no assignment yet
-            return []
+        hosts: set[str] = set()
+        for lookup in (lambda: self.app.router.table_metadata(self.table.name),
+                       lambda: self.app.router.external_topics_metadata()):
+            try:
+                hosts |= {str(h).rstrip("/") for h in lookup()}
+            except Exception:  # no assignment yet
+                pass
         me = str(self.app.conf.canonical_url).rstrip("/")
-        return sorted({str(h).rstrip("/") for h in hosts} - {me})
+        return sorted(hosts - {me})
 
     async def gather(self, path: str, query: Mapping[str, str]) -> list[dict[str, Any]]:
         """The same API call answered by every other worker from its own partitions."""
@@ -315,14 +373,15 @@ def install_ui(app, *, table, observer, clock: Callable[[], int], anomalies_topi
                codec_factory: Callable[[], Any], producer_factory: Callable[[], Any] | None = None,
                rules_file: Path | None = None, runbook_file: Path | None = None,
                mermaid_dir: Path | None = MERMAID_DIR, alertmanager_url: str | None = None,
-               prefix: str = "", port: int | None = None) -> UI:
+               prefix: str = "", route_topic: str | None = None, port: int | None = None) -> UI:
     """Serve the transaction view from ``app``'s web server (see the module doc).
 
     ``table``: the observer's Faust table of states; ``observer``: the engine (its catalog is what the
     pages show); ``clock()``: the observer's time (0 before its first tick: wall-clock time is used);
     topics by runtime name, dead letters and redrives per component; ``codec_factory()`` and
     ``producer_factory()`` make the Avro codec and the Kafka producer a redrive uses; ``rules_file`` and
-    ``runbook_file`` link each anomaly to its alert and runbook section. The web server listens on
+    ``runbook_file`` link each anomaly to its alert and runbook section; ``route_topic``: an input topic
+    co-partitioned with the table, whose assignment says which worker holds a key. The web server listens on
     ``OPENGYM_UI_PORT`` (default 6108, or a free port when that is taken; 0 turns it off)."""
     from streams.kafka import producer
 
@@ -330,7 +389,7 @@ def install_ui(app, *, table, observer, clock: Callable[[], int], anomalies_topi
     ui = UI(app, table=table, observer=observer, clock=clock, anomalies_topic=anomalies_topic,
             dead_letter_topics=dead_letter_topics, redrive_topics=redrive_topics, codec_factory=codec_factory,
             producer_factory=producer_factory or producer, rules_file=rules_file, runbook_file=runbook_file,
-            mermaid_dir=mermaid_dir, alertmanager_url=alertmanager_url, prefix=prefix)
+            mermaid_dir=mermaid_dir, alertmanager_url=alertmanager_url, prefix=prefix, route_topic=route_topic)
     ui.url = url
     if url is None:
         return ui

@@ -222,7 +222,14 @@ def overview(observer: Observer, states: list[dict], now: int, anomalies: Iterab
 
 
 def mermaid(catalog: Catalog) -> list[str]:
-    """One Mermaid flowchart per business transaction (the same diagrams as docs/catalog.md)."""
+    """One Mermaid flowchart per business transaction (the diagrams of docs/catalog.md; a chain of facts
+    alone reads left to right)."""
     from streams.catalog_docs import _tree
 
-    return ["\n".join(_tree(bt)[1:-1]) for bt in catalog.transactions]
+    found = []
+    for bt in catalog.transactions:
+        lines = _tree(bt)[1:-1]
+        if bt.orchestration is None:
+            lines[0] = lines[0].replace("flowchart TD", "flowchart LR")
+        found.append("\n".join(lines))
+    return found

@@ -7,6 +7,7 @@ import json
 from urllib.parse import quote
 
 from faust.web import View
+from yarl import URL
 
 from streams.ui import merge_overviews, merge_transactions, pages
 from streams.ui.model import Filters, mermaid
@@ -21,6 +22,18 @@ def register(app, ui) -> None:
         peers = ui.peers()
         return (f"app {app.conf.id} · observer time {pages.at(ui.now(), True)} UTC · "
                 + (f"lists gather {len(peers) + 1} workers" if peers else "one worker holds every partition"))
+
+    def routed(handler):
+        """Serve a key's request on the worker holding its partition (proxied there when it is not us)."""
+        async def get(view, request, cid):
+            url = await ui.owner_url(cid)
+            if url is None or ui.is_me(url):
+                return await handler(view, request, cid)
+            target = URL(url)
+            async with app.http_client.request(method=request.method, headers=request.headers,
+                                               url=request.url.with_host(target.host).with_port(target.port)) as r:
+                return view.text(await r.text(), content_type=r.content_type, status=r.status)
+        return get
 
     def html(view, body: str, **kw):
         return view.html(pages.layout(kw.pop("title"), body, note=footer(), **kw))
@@ -59,7 +72,7 @@ def register(app, ui) -> None:
 
     @app.page("/transactions/{cid}")
     class TransactionPage(View):
-        @app.table_route(table=table, match_info="cid")
+        @routed
         async def get(self, request, cid):
             letters = ui.letters(correlation_id=cid)
             published = ui.anomalies_of(cid)
@@ -126,8 +139,12 @@ def register(app, ui) -> None:
     @app.page("/api/health")
     class Health(View):
         async def get(self, request):
-            return self.json({"app": app.conf.id, "prefix": ui.prefix, "now": ui.now(), "table": table.name,
-                              "caught_up": ui.caught_up(), "peers": ui.peers()})
+            key = request.query.get("key")
+            held_by = (await ui.owner_url(key) or str(app.conf.canonical_url)) if key else None
+            return self.json({"app": app.conf.id, "url": str(app.conf.canonical_url), "prefix": ui.prefix,
+                              "now": ui.now(), "table": table.name, "partitions": sorted(ui.my_partitions() or ()),
+                              "caught_up": ui.caught_up(), "peers": ui.peers(),
+                              **({"key": key, "partition": ui.partition_of(key), "held_by": held_by} if key else {})})
 
     @app.page("/api/overview")
     class OverviewApi(View):
@@ -141,7 +158,7 @@ def register(app, ui) -> None:
 
     @app.page("/api/transactions/{cid}")
     class TransactionApi(View):
-        @app.table_route(table=table, match_info="cid")
+        @routed
         async def get(self, request, cid):
             data = ui.transaction(cid)
             published = [a.to_json_dict() for a in ui.anomalies_of(cid)]

@@ -59,7 +59,7 @@ def faulted_observer(stack, tmp_path_factory):
     prefix = f"t{uuid.uuid4().hex[:10]}."
     home = tmp_path_factory.mktemp("ui-home")
     bug = home / "bug-not-fixed-yet"
-    bug.write_text("deleting this file deploys the fix\n")
+    bug.write_text("redrive-ui\nstubborn\n")  # the bookings whose NotificationSent the bug dead-letters
     port = free_port()
     with pytest.MonkeyPatch.context() as mp:
         mp.setenv("OPENGYM_TOPIC_PREFIX", prefix)
@@ -91,8 +91,9 @@ def faulted_observer(stack, tmp_path_factory):
             regulars = [f"{prefix}regular-{n}" for n in (1, 2)]
             for n, booking_id in enumerate(regulars):
                 workload += with_member(facts.booking(booking_id, t0 + 500 + n * 10, facts.CLEAN), member)
-            redriven = f"{prefix}redrive-1"
+            redriven, stubborn = f"{prefix}redrive-ui-1", f"{prefix}stubborn-1"
             workload += facts.booking(redriven, t0 + 700, facts.CLEAN)
+            workload += facts.booking(stubborn, t0 + 710, facts.CLEAN)
             feeder.facts(workload)
             inputs = [topic_name(t) for t in observed_topics(build())]
             group = f"{prefix}opengym-correlation"
@@ -101,9 +102,10 @@ def faulted_observer(stack, tmp_path_factory):
                 feeder.tick(now)
             wait_for(lambda: caught_up(group, [topic_name(topics.CORRELATION_CLOCK)]), 60,
                      "the observer to handle the ticks", seen=tail)
-            bug.unlink()  # the fix is deployed; the dead letter is still waiting
+            bug.write_text("stubborn\n")  # the fix for redrive-ui's bug is deployed; its dead letter waits
             yield {"url": f"http://127.0.0.1:{port}", "by_scenario": by_scenario, "member": member,
-                   "regulars": regulars, "redriven": redriven, "prefix": prefix, "log": tail}
+                   "regulars": regulars, "redriven": redriven, "stubborn": stubborn, "bug": bug, "prefix": prefix,
+                   "log": tail, "env": {**os.environ, "OPENGYM_TOPIC_PREFIX": prefix}}
         finally:
             os.killpg(worker.pid, signal.SIGTERM)
             try:
@@ -145,26 +147,32 @@ def shot(browser, name: str, docs_height: int | None = None) -> None:
         browser.set_window_size(size["width"], size["height"])
 
 
-def page_text(browser, url: str, css: str = "main") -> str:
-    from selenium.webdriver.common.by import By
+def text(browser, css: str) -> str:
+    """The element's text read in one step (the page refreshes itself in place; a handle can go stale)."""
+    return browser.execute_script("const e = document.querySelector(arguments[0]); return e ? e.innerText : ''", css)
 
+
+def page_text(browser, url: str, css: str = "main") -> str:
     browser.get(url)
-    return browser.find_element(By.CSS_SELECTOR, css).text
+    return text(browser, css)
 
 
 def test_the_overview_lists_every_injected_anomaly_kind(faulted_observer, browser):
     from selenium.webdriver.common.by import By
 
-    url = faulted_observer["url"] + "/"
+    url = faulted_observer["url"]
 
-    def counts() -> dict[str, int]:
-        browser.get(url)
-        rows = browser.find_elements(By.CSS_SELECTOR, "#anomalies tr")[1:]
-        return {r.find_elements(By.TAG_NAME, "td")[0].text: int(r.find_elements(By.TAG_NAME, "td")[1].text)
-                for r in rows}
+    def published() -> set[str]:
+        with urllib.request.urlopen(f"{url}/api/overview", timeout=10) as response:
+            return {k for k, n in json.load(response)["anomalies_last_hour"].items() if n > 0}
 
-    found = wait_for(lambda: {k for k, n in counts().items() if n > 0} >= EXPECTED_KINDS and counts(), 30,
-                     "the overview to count every injected anomaly kind", seen=counts)
+    wait_for(lambda: published() >= EXPECTED_KINDS, 30, "the UI to read every anomaly published", seen=published)
+    browser.get(url + "/")
+    # Read the table in one go: the page refreshes itself in place and a row read later could be gone.
+    rows = browser.execute_script(
+        "return Array.from(document.querySelectorAll('#anomalies tr')).slice(1)"
+        ".map(r => Array.from(r.cells).slice(0, 2).map(c => c.innerText.trim()))")
+    found = {kind: int(count) for kind, count in rows}
     assert {k for k, n in found.items() if n > 0} == EXPECTED_KINDS
     assert found["NESTED_TIMEOUT"] == 3  # two timeouts, and the late reply is a timeout too
     wait_for(lambda: browser.execute_script("return document.body.dataset.diagrams") == "rendered", 20,
@@ -178,15 +186,15 @@ def test_a_timed_out_booking_shows_its_overdue_nested_pair(faulted_observer, bro
 
     booking = faulted_observer["by_scenario"][facts.NESTED_TIMEOUT][0]
     browser.get(f"{faulted_observer['url']}/transactions/{booking}")
-    nested = browser.find_element(By.CSS_SELECTOR, 'li.process.nested[data-process="InstrumentConsumeProcess"]')
-    assert "(owner entitlement)" in nested.text and "anomalous" in nested.text
-    overdue = nested.find_element(By.CSS_SELECTOR, "li.expectation.overdue")
-    assert "InstrumentConsumed | InstrumentConsumeDenied from entitlement within 5000 ms" in overdue.text
-    assert "NESTED_TIMEOUT" in overdue.text and "OpenGymNestedTimeouts → entitlement" in overdue.text
-    facts_table = browser.find_element(By.ID, "facts").text
+    nested_css = 'li.process.nested[data-process="InstrumentConsumeProcess"]'
+    nested = text(browser, nested_css)
+    assert "(owner entitlement)" in nested and "anomalous" in nested
+    overdue = text(browser, f"{nested_css} li.expectation.overdue")
+    assert "InstrumentConsumed | InstrumentConsumeDenied from entitlement within 5000 ms" in overdue
+    assert "NESTED_TIMEOUT" in overdue and "OpenGymNestedTimeouts → entitlement" in overdue
+    facts_table = text(browser, "#facts")
     assert "BookClassRequested" in facts_table and f"{faulted_observer['prefix']}opengym.reservation.commands" in facts_table
-    anomalies = browser.find_element(By.ID, "anomalies").text
-    assert "NESTED_TIMEOUT InstrumentConsumeProcess entitlement" in anomalies
+    assert "NESTED_TIMEOUT\tInstrumentConsumeProcess\tentitlement" in text(browser, "#anomalies")
     link = browser.find_element(By.CSS_SELECTOR, "#anomalies a.runbook-link").get_attribute("href")
     assert link.endswith("/runbook#opengymnestedtimeouts")
     shot(browser, "transaction")
@@ -202,37 +210,47 @@ def test_a_search_by_member_id_finds_its_bookings(faulted_observer, browser):
     box.send_keys(faulted_observer["member"])
     box.submit()
     wait_for(lambda: "q=" in browser.current_url, 10, "the search to be submitted")
-    found = {a.text for a in browser.find_elements(By.CSS_SELECTOR, "tr.row a.cid")}
+    found = set(browser.execute_script(
+        "return Array.from(document.querySelectorAll('tr.row a.cid')).map(a => a.innerText)"))
     assert found == set(faulted_observer["regulars"])
-    assert browser.find_element(By.ID, "shown").text.startswith("2 matching transactions")
+    assert text(browser, "#shown").startswith("2 matching transactions")
     browser.get(f"{faulted_observer['url']}/transactions?status=anomalous")
     shot(browser, "transactions")
 
 
 def test_a_redrive_from_the_ui_brings_a_fixed_dead_letter_through(faulted_observer, browser):
+    """The redrive is pressed on the dead-letters page; the transaction's page, open in another tab and
+    never reloaded, shows the fact arriving (the pages refresh themselves)."""
     from selenium.webdriver.common.by import By
 
     base, booking = faulted_observer["url"], faulted_observer["redriven"]
-    row_css = "tr.letter.pending"
 
-    def pending_rows():
+    def pending() -> list[list[str]]:
         browser.get(f"{base}/dead-letters")
-        return browser.find_elements(By.CSS_SELECTOR, row_css)
+        return browser.execute_script(
+            "return Array.from(document.querySelectorAll('tr.letter.pending'))"
+            ".filter(r => r.innerText.includes(arguments[0])).map(r => [r.dataset.id, r.innerText])", booking)
 
-    rows = wait_for(pending_rows, 30, "the observer's dead letter to be listed")
-    assert len(rows) == 1 and booking in rows[0].text and "HANDLER_ERROR" in rows[0].text
-    letter_id = rows[0].get_attribute("data-id")
-    assert "notifications.events" in rows[0].text and "NotificationSent" in rows[0].text
+    rows = wait_for(pending, 30, "the observer's dead letter to be listed")
+    assert len(rows) == 1, rows
+    letter_id, row = rows[0]
+    assert "HANDLER_ERROR" in row and "notifications.events" in row and "NotificationSent" in row
     shot(browser, "dead-letters")
-    assert "NotificationSent" not in page_text(browser, f"{base}/transactions/{booking}", "#facts")
+    transaction_tab = browser.current_window_handle
+    browser.get(f"{base}/transactions/{booking}")
+    assert "NotificationSent" not in text(browser, "#facts")
+    browser.switch_to.new_window("tab")
     browser.get(f"{base}/dead-letters")
-    browser.find_element(By.CSS_SELECTOR, f"{row_css} input[type=checkbox]").click()
+    browser.find_element(By.CSS_SELECTOR, f'tr.letter[data-id="{letter_id}"] input[type=checkbox]').click()
     browser.find_element(By.ID, "redrive-button").click()
-    flash = wait_for(lambda: browser.find_elements(By.ID, "flash"), 20, "the redrive's result")[0].text
+    flash = wait_for(lambda: text(browser, "#flash"), 20, "the redrive's result")
     assert flash.startswith("redriven 1, already redriven before 0, skipped 0"), flash
-    assert "redriven" in browser.find_element(By.CSS_SELECTOR, "tr.letter.redriven").text
-    wait_for(lambda: "NotificationSent" in page_text(browser, f"{base}/transactions/{booking}", "#facts"), 30,
-             "the redriven NotificationSent to reach the observer", seen=faulted_observer["log"])
+    assert "redriven" in text(browser, f'tr.letter.redriven[data-id="{letter_id}"] td.state')
+    browser.close()
+    browser.switch_to.window(transaction_tab)
+    wait_for(lambda: "NotificationSent" in text(browser, "#facts"), 30,
+             "the transaction's page to show the redriven NotificationSent by itself", seen=faulted_observer["log"])
+    assert text(browser, "#live-status").startswith("live · updated")
     # Redriving the same letter again changes nothing.
     request = urllib.request.Request(f"{base}/api/dead-letters/redrive", data=json.dumps({"ids": [letter_id]}).encode(),
                                      method="POST", headers={"Content-Type": "application/json"})
@@ -253,3 +271,44 @@ def test_trace_and_transactions_ask_the_running_observer(faulted_observer):
                             capture_output=True, text=True, timeout=60, cwd=REPO_ROOT, env=env)
     assert listed.returncode == 0, listed.stderr
     assert [r["correlation_id"] for r in json.loads(listed.stdout)["rows"]] == [booking]
+
+
+def opengym(env, *args) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "streams.cli", *args], capture_output=True, text=True, timeout=90,
+                          cwd=REPO_ROOT, env=env)
+
+
+def test_a_redriven_letter_that_fails_again_returns_with_its_history_and_goes_through_once_fixed(faulted_observer):
+    env, booking = faulted_observer["env"], faulted_observer["stubborn"]
+
+    def letters() -> list[dict]:
+        with urllib.request.urlopen(f"{faulted_observer['url']}/api/dead-letters?correlation_id={booking}",
+                                    timeout=10) as response:
+            return json.load(response)["dead_letters"]
+
+    wait_for(letters, 30, "the stubborn booking's dead letter")
+    listed = opengym(env, "dlq", "list", "--correlation-id", booking, "--json")
+    assert listed.returncode == 0, listed.stderr
+    first = [json.loads(line) for line in listed.stdout.splitlines() if line.strip()]
+    assert [(d["component"], d["error_kind"], d["redriven"]) for d in first] == [("correlation", "HANDLER_ERROR", None)]
+    # Redriven while the bug is still there: it fails again and comes back, linked to the first letter.
+    sent = opengym(env, "dlq", "redrive", "--correlation-id", booking)
+    assert sent.returncode == 0 and "redriven 1, already redriven before 0" in sent.stdout, sent.stdout + sent.stderr
+    back = wait_for(lambda: [d for d in letters() if d["redriven"] is None and d["id"] != first[0]["id"]], 30,
+                    "the redriven message to fail again", seen=letters)
+    assert back[0]["history"] == [first[0]["id"]]
+    assert back[0]["source"]["offset"] == next(d for d in letters() if d["id"] == first[0]["id"])["redriven"]["to"]["offset"]
+    # The fix is deployed; redriving the same selection sends only the letter not redriven yet, once.
+    faulted_observer["bug"].write_text("")
+    again = opengym(env, "dlq", "redrive", "--correlation-id", booking)
+    assert "redriven 1, already redriven before 1" in again.stdout, again.stdout + again.stderr
+    once_more = opengym(env, "dlq", "redrive", "--correlation-id", booking)
+    assert "redriven 0, already redriven before 2" in once_more.stdout, once_more.stdout
+
+    def facts_seen() -> list[str]:
+        with urllib.request.urlopen(f"{faulted_observer['url']}/api/transactions/{booking}", timeout=10) as response:
+            return [f["type"] for f in json.load(response)["facts"]]
+
+    wait_for(lambda: "NotificationSent" in facts_seen(), 30, "the fixed NotificationSent to reach the observer",
+             seen=facts_seen)
+    assert facts_seen().count("NotificationSent") == 1

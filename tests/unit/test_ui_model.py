@@ -99,4 +99,4 @@ def test_every_anomaly_kind_links_to_an_alert_with_a_runbook_section():
 
 def test_the_catalog_diagrams_are_mermaid_flowcharts():
     diagrams = model.mermaid(build())
-    assert len(diagrams) == 2 and all(d.startswith("flowchart TD") for d in diagrams)
+    assert len(diagrams) == 2 and [d.split("\n")[0] for d in diagrams] == ["flowchart TD", "flowchart LR"]
