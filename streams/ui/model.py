@@ -134,10 +134,10 @@ def transactions(observer: Observer, items: Iterable[tuple[str, dict]], now: int
             "rows": rows[:f.limit]}
 
 
-def expectation_json(e, now: int, grace: int) -> dict[str, Any]:
+def expectation_json(e, now: int, grace: int, reported: set[str] = frozenset()) -> dict[str, Any]:
     return {"kind": e.kind, "occurrence": e.key, "expected": e.expected, "since": e.since,
             "deadline": e.deadline, "met_at": e.met_at, "status": e.status(now, grace), "owner": e.owner,
-            "cause": e.cause}
+            "cause": e.cause, "reported": f"{e.kind}|{e.process}|{e.key}" in reported}
 
 
 def owner_of(catalog: Catalog, process: str) -> str | None:
@@ -154,13 +154,14 @@ def transaction(observer: Observer, key: str, state: dict, now: int) -> dict[str
     views = observer.processes(state, now)
     expectations = observer.expectations(state)
     by_key = {(e.kind, e.process, e.key): e for e in expectations}
+    reported = set(state.get(REPORTED, ()))
     tree = []
     for v in views:
         tree.append({
             "business_transaction": v.business_transaction, "process": v.process, "level": v.level,
             "owner": owner_of(observer.catalog, v.process), "status": v.status, "started_at": v.started_at,
             "ended_at": v.ended_at, "outcome": v.outcome,
-            "expectations": [expectation_json(e, now, grace) for e in v.expectations],
+            "expectations": [expectation_json(e, now, grace, reported) for e in v.expectations],
         })
     facts = []
     for event_type, records in state[FACTS].items():

@@ -162,7 +162,11 @@ def _expectation(e: dict[str, Any], now: int, links: Links) -> str:
         when = f"due {at(e['deadline'])}, {span(now - e['deadline'])} ago"
     else:
         when = f"due {at(e['deadline'])}, in {span(e['deadline'] - now)}"
-    flag = f" → {badge(e['kind'], 'kind')} {links.for_kind(e['kind'], e['owner'])}" if status in ("late", "overdue") else ""
+    if status == "met" and e.get("reported"):
+        # Dated within the deadline, but read after the observer's clock had passed it: reported then.
+        when += "; it arrived after the observer had reported it missing"
+    flagged = status in ("late", "overdue") or e.get("reported")
+    flag = f" → {badge(e['kind'], 'kind')} {links.for_kind(e['kind'], e['owner'])}" if flagged else ""
     return (f'<li class="expectation {status}">{badge(status)} {escape(e["expected"])} '
             f'<span class=muted>({when})</span>{flag}</li>')
 
