@@ -297,6 +297,8 @@ def test_a_redriven_letter_that_fails_again_returns_with_its_history_and_goes_th
     back = wait_for(lambda: [d for d in letters() if d["redriven"] is None and d["id"] != first[0]["id"]], 30,
                     "the redriven message to fail again", seen=letters)
     assert back[0]["history"] == [first[0]["id"]]
+    shown = opengym(env, "dlq", "show", back[0]["id"])
+    assert shown.returncode == 0 and json.loads(shown.stdout)["history"] == [first[0]["id"]], shown.stdout + shown.stderr
     assert back[0]["source"]["offset"] == next(d for d in letters() if d["id"] == first[0]["id"])["redriven"]["to"]["offset"]
     # The fix is deployed; redriving the same selection sends only the letter not redriven yet, once.
     faulted_observer["bug"].write_text("")
@@ -312,3 +314,10 @@ def test_a_redriven_letter_that_fails_again_returns_with_its_history_and_goes_th
     wait_for(lambda: "NotificationSent" in facts_seen(), 30, "the fixed NotificationSent to reach the observer",
              seen=facts_seen)
     assert facts_seen().count("NotificationSent") == 1
+
+
+def test_a_topic_scan_that_cannot_finish_in_time_fails_instead_of_printing_a_part(faulted_observer):
+    booking = faulted_observer["by_scenario"][facts.NESTED_TIMEOUT][0]
+    scan = opengym(faulted_observer["env"], "trace", booking, "--from-topics", "--timeout", "0")
+    assert scan.returncode == 1 and scan.stdout == ""
+    assert "messages on" in scan.stderr and "still unread" in scan.stderr, scan.stderr
