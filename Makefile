@@ -15,6 +15,7 @@ $(STAMP): pyproject.toml .ci/debian-packages tools/node/package-lock.json
 	$(BIN)/pip install --quiet --upgrade pip
 	$(BIN)/pip install --quiet -e '.[test]'
 	# The observer UI's browser assets (mermaid), served from tools/node/node_modules; never fetched at run time.
+	@command -v npm >/dev/null || { echo "npm (Node.js) is required for the observer UI's assets (tools/node)"; exit 1; }
 	cd tools/node && npm ci --ignore-scripts --no-audit --no-fund --loglevel=error
 	touch $(STAMP)
 
