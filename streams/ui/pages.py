@@ -171,38 +171,38 @@ def _expectation(e: dict[str, Any], now: int, links: Links) -> str:
             f'<span class=muted>({when})</span>{flag}</li>')
 
 
+def _process(p: dict[str, Any], now: int, links: Links) -> str:
+    took = (f", took {span(p['ended_at'] - p['started_at'])}"
+            if p["ended_at"] is not None and p["started_at"] is not None else "")
+    outcome = f" → {escape(p['outcome'])}" if p["outcome"] else ""
+    owner = f"owner {escape(p['owner'])}" if p["owner"] else "no owner"
+    exps = "".join(_expectation(e, now, links) for e in p["expectations"])
+    return (f'<li class="process {p["level"]} {p["status"].replace(" ", "-")}" data-process="{escape(p["process"])}">'
+            f'<span class=level>{LEVEL[p["level"]]}</span> <strong>{escape(p["process"])}</strong> '
+            f'<span class=muted>({owner})</span> {badge(p["status"])}{outcome} '
+            f'<span class=muted>[started {at(p["started_at"])}{took}]</span>'
+            f'{"<ul>" + exps + "</ul>" if exps else ""}</li>')
+
+
 def transaction(t: dict[str, Any], letters: list[dict[str, Any]], published: list[Any], links: Links) -> str:
     now = t["now"]
     by_bt: dict[str, list[dict[str, Any]]] = {}
     for p in t["processes"]:
         by_bt.setdefault(p["business_transaction"], []).append(p)
     tree = []
-    terminal = None
     for bt, procs in by_bt.items():
         items = []
+        terminal = None
         for p in procs:
-            took = (f", took {span(p['ended_at'] - p['started_at'])}"
-                    if p["ended_at"] is not None and p["started_at"] is not None else "")
-            outcome = f" → {escape(p['outcome'])}" if p["outcome"] else ""
-            owner = f"owner {escape(p['owner'])}" if p["owner"] else "no owner"
-            exps = "".join(_expectation(e, now, links) for e in p["expectations"])
-            items.append(
-                f'<li class="process {p["level"]} {p["status"].replace(" ", "-")}" data-process="{escape(p["process"])}">'
-                f'<span class=level>{LEVEL[p["level"]]}</span> <strong>{escape(p["process"])}</strong> '
-                f'<span class=muted>({owner})</span> {badge(p["status"])}{outcome} '
-                f'<span class=muted>[started {at(p["started_at"])}{took}]</span>'
-                f'{"<ul>" + exps + "</ul>" if exps else ""}</li>')
+            if terminal is not None and p["level"] != "nested":
+                items.append(terminal)  # after the orchestration's nested pairs, before what it triggers
+                terminal = None
+            items.append(_process(p, now, links))
             if p["level"] == "orchestration":
                 terminal = (f'<li class="process terminal"><span class=level>TERMINAL</span> '
                             f'{escape(p["outcome"] or "not yet")}{" at " + at(p["ended_at"]) if p["ended_at"] else ""}</li>')
-                at_index = len(items)
-                items.append("")
         if terminal is not None:
-            while at_index + 1 < len(items) and 'class="process nested' in items[at_index + 1]:
-                items[at_index], items[at_index + 1] = items[at_index + 1], items[at_index]
-                at_index += 1
-            items[at_index] = terminal
-            terminal = None
+            items.append(terminal)
         tree.append(f"<section class=tree><h3>{escape(bt)}</h3><ul>{''.join(items)}</ul></section>")
     facts = "".join(
         f"<tr><td>{at(f['occurred_at'])}</td><td><strong>{escape(f['type'])}</strong></td>"

@@ -100,3 +100,26 @@ def test_every_anomaly_kind_links_to_an_alert_with_a_runbook_section():
 def test_the_catalog_diagrams_are_mermaid_flowcharts():
     diagrams = model.mermaid(build())
     assert len(diagrams) == 2 and [d.split("\n")[0] for d in diagrams] == ["flowchart TD", "flowchart LR"]
+
+
+def test_the_transaction_page_reads_as_the_three_level_tree():
+    import re
+
+    from streams.ui import pages
+
+    observer, states, now = held(("b-1", scenarios.CLEAN_PARTNER))
+    html = pages.transaction(model.transaction(observer, "b-1", states["b-1"], now), [], [], pages.Links({}, None))
+    levels = re.findall(r"class=level>(\w+)</span>", html)
+    assert levels == ["ORCHESTRATION", "NESTED", "TERMINAL", "DOWNSTREAM", "DOWNSTREAM", "DOWNSTREAM", "CHOREOGRAPHY"]
+
+
+def test_every_value_a_page_prints_is_escaped():
+    from streams.ui import pages
+
+    observer, states, now = held(("<img src=x onerror=alert(1)>", scenarios.NESTED_TIMEOUT))
+    cid = next(iter(states))
+    html = pages.transaction(model.transaction(observer, cid, states[cid], now), [], [], pages.Links({}, None))
+    listing = pages.transactions(model.transactions(observer, states.items(), now, model.Filters()),
+                                 model.Filters(q=cid), [])
+    for page in (html, listing):
+        assert "<img" not in page and "&lt;img src=x onerror=alert(1)&gt;" in page
