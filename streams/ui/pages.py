@@ -222,7 +222,8 @@ def transaction(t: dict[str, Any], letters: list[dict[str, Any]], published: lis
     last = max([x["at"] for x in t["timeline"]] + [now]) if t["timeline"] else now
     width = max(1, last - first)
     timeline = "".join(
-        f'<li class="{escape(x["what"].split(" ")[0])}"><span class=bar style="margin-left:{(x["at"] - first) * 60 / width:.1f}%"></span>'
+        f'<li class="{escape(x["what"].split(" ")[0])}"><span class=track>'
+        f'<span class=dot style="left:{(x["at"] - first) * 100 / width:.1f}%"></span></span>'
         f'{at(x["at"])} <span class=muted>+{span(x["at"] - first)}</span> {escape(x["what"])}: '
         f'<strong>{escape(x["label"])}</strong> <span class=muted>{escape(x["detail"])}</span></li>'
         for x in t["timeline"])
