@@ -1,6 +1,7 @@
 # The two commands: `make demo` (the main job) and `make test` (the whole suite).
-# Both install what they need: Python packages into .venv, the Node tools the tests use (the Mermaid and
-# AsyncAPI parsers) into tools/node/node_modules, the stack's jars into ~/.cache/opengym.
+# Both install what they need: Python packages into .venv, the Node tools (the tests' Mermaid and AsyncAPI
+# parsers, the observer UI's Mermaid bundle) into tools/node/node_modules, the stack's jars into
+# ~/.cache/opengym, Debian's packages (the browser the UI tests drive among them).
 
 PYTHON ?= python3.11
 VENV := .venv
@@ -20,6 +21,7 @@ $(STAMP): pyproject.toml .ci/debian-packages
 	touch $(STAMP)
 
 # npm ci only when node_modules is missing or the lock changed; after the Debian packages (node, npm).
+# The tests' parsers and the observer UI's Mermaid bundle (served from there; never fetched at run time).
 $(NODE_STAMP): $(NODE_DIR)/package.json $(NODE_DIR)/package-lock.json | $(STAMP)
 	@command -v npm >/dev/null || { echo "node and npm are required (scripts/install-debian-packages)"; exit 1; }
 	cd $(NODE_DIR) && npm ci --loglevel=error

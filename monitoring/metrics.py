@@ -50,8 +50,9 @@ IN_FLIGHT = Gauge("opengym_transactions_in_flight", "Open transactions, per busi
 OLDEST_OPEN_SECONDS = Gauge("opengym_oldest_open_transaction_age_seconds",
                             "Age of the oldest open process instance, per process.",
                             ["business_transaction", "process"])
-ANOMALIES = Counter("opengym_anomalies_total", "Anomalies detected, by kind and process.",
-                    ["kind", "business_transaction", "process"])
+ANOMALIES = Counter("opengym_anomalies_total", "Anomalies detected, by kind and process, with the component "
+                    "that owns the process at fault (alerts route by it).",
+                    ["kind", "business_transaction", "process", "owner"])
 OBSERVER_STATE = Gauge("opengym_observer_state_transactions",
                        "Transactions the observer holds in state (open, and closed ones within retention).")
 
@@ -87,12 +88,12 @@ def initialise(component: str, catalog=None) -> None:
     if catalog is not None:
         for event in sorted(catalog.events):
             OBSERVED.labels(event)
-        for business_transaction, process, kind in anomaly_series(catalog):
-            ANOMALIES.labels(kind, business_transaction, process)
+        for business_transaction, process, kind, owner in anomaly_series(catalog):
+            ANOMALIES.labels(kind, business_transaction, process, owner)
 
 
-def anomaly_series(catalog) -> list[tuple[str, str, str]]:
-    """(business transaction, process, anomaly kind) for every anomaly the catalog makes possible."""
+def anomaly_series(catalog) -> list[tuple[str, str, str, str]]:
+    """(business transaction, process, anomaly kind, owner) for every anomaly the catalog makes possible."""
     from opengym_streams.catalog import Choreography, DownstreamProcess, NestedPair
 
     kinds = {
@@ -103,9 +104,13 @@ def anomaly_series(catalog) -> list[tuple[str, str, str]]:
     series = []
     for bt in catalog.transactions:
         for process in bt.processes():
+            # The owner at fault: a pair's participant, a downstream process's owner, or for a chain the
+            # producer of each hop that can fail to come (every hop after the first).
+            owners = ({f.producer for f in process.facts[1:]} if isinstance(process, Choreography)
+                      else {getattr(process, "owner", "")})
             for cls, names in kinds.items():
                 if isinstance(process, cls):
-                    series += [(bt.name, process.name, kind) for kind in names]
+                    series += [(bt.name, process.name, kind, owner) for kind in names for owner in sorted(owners)]
     return series
 
 

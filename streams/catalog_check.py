@@ -219,8 +219,8 @@ def check_subscriptions(catalog: Catalog, subscriptions: dict[str, set[str]],
     readers = {name for names in subscriptions.values() for name in names}
     producers = catalog.producers()
     for topic in topics:
-        if topic.kind == "dlq":
-            continue  # read by operators (opengym consume, the dead-letter tools), written by its owner's runtime
+        if topic.kind in ("dlq", "redrives"):
+            continue  # read by operators (opengym consume, the dead-letter tools), written by the runtime or them
         produced = any(producers.get(_short(e)) for e in topic.events) or EXTERNAL in topic.writers \
             or topic.kind in ("clock", "anomalies") or (topic.kind == "internal" and topic.name in readers)
         if not produced:

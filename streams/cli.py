@@ -21,6 +21,8 @@ COMMAND_MODULES = (
     "opengym_streams.commands.demo",
     "opengym_streams.commands.catalog",
     "opengym_streams.commands.trace",
+    "opengym_streams.commands.transactions",
+    "opengym_streams.commands.dlq",
     "opengym_streams.commands.bench",
     "opengym_streams.commands.settings",
     "opengym_streams.commands.deploy",

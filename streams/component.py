@@ -120,7 +120,8 @@ class Component:
 
     def __init__(self, spec: "ComponentSpec | str", *, topics: TopicCatalog, agents: Iterable[Agent],
                  clock: Topic | None = None, settings: Settings | None = None,
-                 timers: Iterable[tuple[float, Callable[[], Any]]] = (), catalog: Any = None, doc: str = ""):
+                 timers: Iterable[tuple[float, Callable[[], Any]]] = (), catalog: Any = None,
+                 on_app: Iterable[Callable[["Runtime"], Any]] = (), doc: str = ""):
         self.name = spec if isinstance(spec, str) else spec.name
         self.metrics_port = None if isinstance(spec, str) else spec.metrics_port
         self.topics = topics
@@ -130,6 +131,8 @@ class Component:
         self.timers = tuple(timers)
         self.catalog = catalog
         """The process catalog, for an observer (its anomaly series are created at zero on start)."""
+        self.on_app = tuple(on_app)
+        """Called with the runtime once its Faust app is built and wired (to add web views, say)."""
         self.doc = doc
         names = [a.name for a in self.agents]
         if len(set(names)) != len(names):

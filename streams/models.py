@@ -36,6 +36,7 @@ class AnomalyDetected(Event):
     since: StrictInt
     deadline: StrictInt
     detected_at: StrictInt
+    process_owner: StrictStr | None = None
 
 
 class ClockTicked(Event):
@@ -65,10 +66,27 @@ class DeadLetter(Event):
     payload_truncated: StrictBool = False
 
 
+class DeadLetterRedriven(Event):
+    """An operator re-published a dead letter to the topic it came from (opengym dlq redrive, or the observer's UI). Recorded once per dead letter: redriving it again finds this record and sends nothing."""
+
+    avro_name: ClassVar[str] = "opengym.streams.DeadLetterRedriven"
+    owner: ClassVar[str] = "streams"
+    component: StrictStr
+    dead_letter_topic: StrictStr
+    dead_letter_partition: StrictInt
+    dead_letter_offset: StrictInt
+    target_topic: StrictStr
+    target_partition: StrictInt
+    target_offset: StrictInt
+    redriven_by: StrictStr
+    error_kind: StrictStr | None = None
+
+
 ALL_EVENTS: tuple[type[Event], ...] = (
     AnomalyDetected,
     ClockTicked,
     DeadLetter,
+    DeadLetterRedriven,
 )
 BY_AVRO_NAME: dict[str, type[Event]] = {cls.avro_name: cls for cls in ALL_EVENTS}
 BY_NAME: dict[str, type[Event]] = {cls.__name__: cls for cls in ALL_EVENTS}

@@ -11,6 +11,7 @@ touches only the transactions whose key lives on p and whose next wake-up has co
 from __future__ import annotations
 
 import time
+from pathlib import Path
 from typing import Any, Callable
 
 from opengym_streams.monitoring import metrics
@@ -21,6 +22,10 @@ from opengym_streams.observer import WAKE, Observer, ObserverConfig, in_flight
 from opengym_streams.settings import Settings
 from opengym_streams.system import System
 from opengym_streams.topic import Topic, topic_name
+
+
+RULES_FILE = Path(metrics.__file__).resolve().parent / "prometheus" / "alerts.yml"
+"""The alert rules the transaction view links anomalies to."""
 
 
 def observed_topics(system: System, catalog: Catalog) -> tuple[Topic, ...]:
@@ -128,6 +133,7 @@ class Observing:
         self.observer = observer
         self.clock = clock
         self.progress = progress
+        self._source: tuple[str, int, int] | None = None
 
     def now(self) -> int:
         return self.progress.judge_until(self.clock.now)
@@ -139,11 +145,12 @@ class Observing:
         # Every record read counts as read, dead-lettered or not (its own ticks sit on a topic the
         # progress view does not watch).
         self.progress.handled(message, event.occurred_at if event is not None else None)
+        self._source = (message.topic, message.partition, message.offset)
         if event is not None and event.type_name != CLOCK_TICKED:
             metrics.OBSERVED.labels(event.type_name).inc()
 
     def fact(self, state: dict | None, event: Event, now: int) -> Result | Ignored:
-        outcome = self.observer.on_event(state, event, now)
+        outcome = self.observer.on_event(state, event, now, self._source)
         if not outcome.relevant:
             return ignore("not in the catalog")
         if outcome.duplicate:
@@ -160,7 +167,8 @@ class Observing:
     @staticmethod
     def _settled(outcome) -> Result:
         for anomaly in outcome.anomalies:
-            metrics.ANOMALIES.labels(anomaly.kind.value, anomaly.business_transaction, anomaly.process).inc()
+            metrics.ANOMALIES.labels(anomaly.kind.value, anomaly.business_transaction, anomaly.process,
+                                     anomaly.process_owner or "").inc()
         # The engine changes the state it is given; a new dict tells the runtime to store it.
         return (dict(outcome.state) if outcome.state is not None else None), list(outcome.anomalies)
 
@@ -180,9 +188,25 @@ def build_observer(system: System, settings: Settings | None = None, config: Obs
     agent = Agent("observe", reads=(*sources, clock_topic), table="transactions", handlers=handlers,
                   dedupe=False, write_behind=True, wake=lambda state: state[WAKE],
                   now=observing.now, tick_time=observing.tick_time, observe=observing.saw)
+    anomalies = next(t for t in system.topics.owned_by(spec.name) if t.kind == "anomalies")
+
+    def serve_the_transaction_view(runtime) -> None:
+        from opengym_streams.codec import AvroCodec
+        from opengym_streams.settings import REPO_ROOT
+        from opengym_streams.ui import UIConfig, install_ui
+
+        component.ui = install_ui(
+            runtime.app, table=runtime.tables["transactions"], observer=observing.observer,
+            clock=lambda: observing.clock.now, codec_factory=AvroCodec, anomalies_topic=topic_name(anomalies),
+            prefix=runtime.settings.topic_prefix, route_topic=topic_name(clock_topic),
+            dead_letter_topics={c: topic_name(t) for c, t in system.topics.dead_letters.items()},
+            redrive_topics={c: topic_name(t) for c, t in system.topics.redrives.items()},
+            rules_file=RULES_FILE, runbook_file=REPO_ROOT / "docs" / "runbook.md",
+            alertmanager_url=UIConfig.from_env().alertmanager_url or None)
+
     component = Component(spec, topics=system.topics, settings=settings, clock=clock_topic, agents=(agent,),
                           timers=((config.gauge_interval, lambda: update_gauges(component, observing)),),
-                          catalog=catalog)
+                          catalog=catalog, on_app=(serve_the_transaction_view,))
     observing.progress.consumer_view = faust_consumer_view(component, lambda: {topic_name(t) for t in sources})
     component.observing = observing
     component.sources = sources

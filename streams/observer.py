@@ -35,11 +35,16 @@ CHAIN_STALLED = AnomalyKind.CHAIN_STALLED.value
 NEVER = 2 ** 62
 
 # Keys of the (JSON-serialisable) per-transaction state; short because there are many of them.
-FACTS = "f"          # {event type: [[event_id, occurred_at, causation_id, attrs | None], ...]}
+FACTS = "f"          # {event type: [[event_id, occurred_at, causation_id, attrs | None, source?], ...]}
 REPORTED = "r"       # [anomaly key, ...]
 ACTIVE = "a"         # observer time of the last fact
 COMPLETED = "c"      # observer time everything closed, or None
 WAKE = "n"           # next observer time a tick can change anything
+IDS = "i"            # {payload field ending in _id: [value, ...]}, the business ids to search by (optional)
+
+# A fact's fifth element, where it was read: [topic, partition, offset]. States written before it
+# existed have four-element facts and no IDS; every reader below takes both.
+SOURCE = 4
 
 
 @dataclass(frozen=True)
@@ -80,6 +85,8 @@ class Expectation:
     met_at: int | None
     cause: str | None = None
     """event_id of the fact that started the expectation."""
+    owner: str | None = None
+    """The component that must produce the expected fact (who an anomaly here is routed to)."""
 
     def status(self, now: int, grace_ms: int) -> str:
         """met | late | open | overdue."""
@@ -139,8 +146,11 @@ class Observer:
 
     # ---- input --------------------------------------------------------------------------------
 
-    def on_event(self, state: dict | None, event: Event, now: int) -> Outcome:
-        """Record one fact; report what it proves late (a late reply, a late start, a late hop)."""
+    def on_event(self, state: dict | None, event: Event, now: int,
+                 source: tuple[str, int, int] | None = None) -> Outcome:
+        """Record one fact; report what it proves late (a late reply, a late start, a late hop).
+
+        ``source`` (topic, partition, offset) is kept with the fact, for people reading the state."""
         event_type = type(event).__name__
         if event_type not in self.catalog.roles:
             return Outcome(state, relevant=False)
@@ -150,7 +160,11 @@ class Observer:
             return Outcome(state, duplicate=True)
         keep = self.catalog.attributes.get(event_type)
         attrs = {name: getattr(event, name, None) for name in keep} if keep else None
-        facts.append([event.event_id, event.occurred_at, event.causation_id, attrs])
+        fact = [event.event_id, event.occurred_at, event.causation_id, attrs]
+        if source is not None:
+            fact.append([str(source[0]), int(source[1]), int(source[2])])
+        facts.append(fact)
+        _note_ids(state, event)
         state[ACTIVE] = max(now, state[ACTIVE], event.occurred_at)
         state[COMPLETED] = None
         # Only ticks move the clock that makes facts overdue; the latest fact seen only dates the report
@@ -193,14 +207,14 @@ class Observer:
                 found.append(Expectation(
                     bt.name, proc.name, DOWNSTREAM_NOT_STARTED, proc.name,
                     f"{proc.start} from {proc.owner} within {proc.start_within_ms} ms of {proc.trigger}",
-                    trigger[1], trigger[1] + proc.start_within_ms, started, trigger[0]))
+                    trigger[1], trigger[1] + proc.start_within_ms, started, trigger[0], proc.owner))
                 if not proc.single_fact and started is not None:
                     found.append(Expectation(
                         bt.name, proc.name, DOWNSTREAM_NOT_COMPLETED, proc.name,
                         f"{proc.completion} from {proc.owner} within {proc.complete_within_ms} ms of "
                         f"{proc.trigger}",
                         trigger[1], trigger[1] + proc.complete_within_ms,
-                        _first_time(facts.get(proc.completion)), trigger[0]))
+                        _first_time(facts.get(proc.completion)), trigger[0], proc.owner))
             chain = bt.choreography
             if chain is not None:
                 reached = [self._hop_fact(hop, facts) for hop in chain.facts]
@@ -214,7 +228,8 @@ class Observer:
                         bt.name, chain.name, CHAIN_STALLED, f"hop{index + 1}",
                         f"{following.label} from {following.producer} within {hop.stall_after_ms} ms "
                         f"of {hop.label}",
-                        here[1], here[1] + (hop.stall_after_ms or 0), min(later) if later else None, here[0]))
+                        here[1], here[1] + (hop.stall_after_ms or 0), min(later) if later else None, here[0],
+                        following.producer))
         return found
 
     def processes(self, state: dict, now: int) -> list[ProcessView]:
@@ -287,13 +302,14 @@ class Observer:
                 bt_name, pair.name, NESTED_TIMEOUT, request[0],
                 f"{' | '.join(pair.replies)} from {pair.participant} within {pair.deadline_ms} ms of "
                 f"{pair.request if since == request[1] else 'the orchestration start'}",
-                since, since + pair.deadline_ms, min(answered) if answered else None, request[0]))
+                since, since + pair.deadline_ms, min(answered) if answered else None, request[0],
+                pair.participant))
         for name, reply in replies:
             if reply[2] not in request_ids:
                 found.append(Expectation(
                     bt_name, pair.name, REPLY_WITHOUT_REQUEST, reply[0],
                     f"the {pair.request} that {name} answers (causation_id {reply[2]})",
-                    reply[1], reply[1] + self.config.orphan_grace_ms, None, reply[0]))
+                    reply[1], reply[1] + self.config.orphan_grace_ms, None, reply[0], pair.participant))
         return found
 
     @staticmethod
@@ -382,7 +398,39 @@ class Observer:
             since=exp.since,
             deadline=exp.deadline,
             detected_at=now,
+            process_owner=exp.owner,
         )
+
+
+_ID_FIELDS: dict[type, tuple[str, ...]] = {}
+
+
+def _note_ids(state: dict, event: Event) -> None:
+    """Remember the business ids the fact carries (payload fields named ``*_id``), once per value."""
+    fields = _ID_FIELDS.get(type(event))
+    if fields is None:
+        envelope = {"event_id", "correlation_id", "causation_id"}
+        fields = _ID_FIELDS[type(event)] = tuple(
+            name for name in type(event).model_fields if name.endswith("_id") and name not in envelope)
+    if not fields:
+        return
+    ids = state.setdefault(IDS, {})
+    for name in fields:
+        value = getattr(event, name, None)
+        if isinstance(value, str) and value:
+            seen = ids.setdefault(name, [])
+            if value not in seen:
+                seen.append(value)
+                seen.sort()
+
+
+def fact_source(fact: list[Any]) -> tuple[str, int, int] | None:
+    """(topic, partition, offset) a fact was read at; None for facts stored before sources were kept."""
+    return tuple(fact[SOURCE]) if len(fact) > SOURCE and fact[SOURCE] else None
+
+
+def business_ids(state: dict) -> dict[str, list[str]]:
+    return state.get(IDS) or {}
 
 
 def _first_time(facts: list[list[Any]] | None) -> int | None:
@@ -448,4 +496,4 @@ def in_flight(observer: Observer, states: Iterable[dict], now: int) -> tuple[dic
 
 
 __all__ = ["Observer", "ObserverConfig", "ObserverState", "Outcome", "Expectation", "ProcessView",
-           "anomaly_id", "in_flight"]
+           "anomaly_id", "business_ids", "fact_source", "in_flight"]

@@ -352,6 +352,8 @@ class Runtime(Processor):
             self.app.timer(interval, name=f"{self.name}.{fn.__name__}")(self._guarded(fn))
         for agent in component.agents:
             self._wire(agent)
+        for hook in component.on_app:
+            hook(self)
 
     # ---- wiring ---------------------------------------------------------------------------------
 

@@ -20,6 +20,7 @@ EXTERNAL = "external"
 
 CLOCK = "opengym.streams.ClockTicked"
 DEAD_LETTER = "opengym.streams.DeadLetter"
+DEAD_LETTER_REDRIVEN = "opengym.streams.DeadLetterRedriven"
 ANOMALY = "opengym.correlation.AnomalyDetected"
 
 
@@ -31,7 +32,7 @@ class Topic:
     events: tuple[str, ...]
     """Avro full names of the records it carries: it admits these and nothing else."""
     kind: str
-    """commands | requests | events | anomalies | clock | dlq | internal"""
+    """commands | requests | events | anomalies | clock | dlq | redrives | internal"""
     producers: tuple[str, ...] = ()
     """Who may write to it; defaults to the owner."""
     partitions: int = 4
@@ -68,15 +69,22 @@ def dead_letter_topic(name: str, component: str, partitions: int) -> Topic:
                      "fail, with the reason and where the original lies.")
 
 
+def redrive_topic(name: str, component: str) -> Topic:
+    return Topic(name, component, (DEAD_LETTER_REDRIVEN,), kind="redrives", producers=(EXTERNAL,), partitions=1,
+                 doc=f"Which of {component}'s dead letters an operator re-published to their original topic "
+                     "(opengym dlq redrive, or the observer's UI), one record per dead letter.")
+
+
 class TopicCatalog:
     """A system's topics, with every dead-letter topic derived from the components that own topics.
 
-    ``dead_letter_name`` makes a component's dead-letter topic name (e.g. ``"opengym.{component}.dlq"``);
+    ``dead_letter_name`` makes a component's dead-letter topic name (e.g. ``"opengym.{component}.dlq"``),
+    ``redrive_name`` the topic that records the redrives of its dead letters (optional);
     ``checks`` maps an event's short name to its contract check, applied wherever it is read.
     """
 
     def __init__(self, declared: Iterable[Topic], *, dead_letter_name: str, partitions: int,
-                 checks: Mapping[str, Check] | None = None, external: str = EXTERNAL):
+                 checks: Mapping[str, Check] | None = None, external: str = EXTERNAL, redrive_name: str | None = None):
         declared = tuple(declared)
         self.partitions = partitions
         self.external = external
@@ -84,8 +92,10 @@ class TopicCatalog:
         owners = tuple(dict.fromkeys(t.owner for t in declared if t.owner != external))
         self.dead_letters: dict[str, Topic] = {
             owner: dead_letter_topic(dead_letter_name.format(component=owner), owner, partitions) for owner in owners}
+        self.redrives: dict[str, Topic] = {
+            owner: redrive_topic(redrive_name.format(component=owner), owner) for owner in owners} if redrive_name else {}
         self.declared = declared
-        self.all: tuple[Topic, ...] = declared + tuple(self.dead_letters.values())
+        self.all: tuple[Topic, ...] = declared + tuple(self.dead_letters.values()) + tuple(self.redrives.values())
         self.by_name: dict[str, Topic] = {t.name: t for t in self.all}
         if len(self.by_name) != len(self.all):
             raise ValueError("two topics share a name")

@@ -3,7 +3,8 @@ partitions, and the contract checks of the events they carry.
 
 Code imports handles from here and never spells a topic name itself. Names are the contract; an
 ``OPENGYM_TOPIC_PREFIX`` (tests use it for isolation) is prepended at runtime by :func:`topic_name`.
-Every component that owns a topic gets a dead-letter topic, ``opengym.<component>.dlq``.
+Every component that owns a topic gets a dead-letter topic, ``opengym.<component>.dlq``, and beside it the
+record of what operators redrove from it, ``opengym.<component>.redrives``.
 """
 
 from __future__ import annotations
@@ -141,11 +142,14 @@ CATALOG = TopicCatalog(
     (RESERVATION_COMMANDS, RESERVATION_EVENTS, ENTITLEMENT_REQUESTS, ENTITLEMENT_EVENTS, TENANT_BILLING_EVENTS,
      ATTENDANCE_COMMANDS, ATTENDANCE_EVENTS, NOTIFICATIONS_EVENTS, PLATFORM_BILLING_EVENTS, FINANCE_EVENTS,
      CORRELATION_ANOMALIES, CORRELATION_CLOCK, RESERVATION_SEATS, RESERVATION_SEAT_REPLIES, ENTITLEMENT_MEMBERS),
-    dead_letter_name="opengym.{component}.dlq", partitions=PARTITIONS, checks=CHECKS)
+    dead_letter_name="opengym.{component}.dlq", redrive_name="opengym.{component}.redrives", partitions=PARTITIONS,
+    checks=CHECKS)
 
 INTERNAL_TOPICS = CATALOG.internal
 """Repartition topics inside one component (not contract topics: nobody else reads or writes them)."""
 DEAD_LETTERS = CATALOG.dead_letters
+REDRIVES = CATALOG.redrives
+"""Beside each dead-letter topic, the record of its redrives (the operators' tool writes it, not the component)."""
 CONTRACT_TOPICS = CATALOG.contract
 ALL_TOPICS = CATALOG.all
 BY_NAME = CATALOG.by_name

@@ -48,7 +48,8 @@ def register(subparsers) -> None:
     run = parser.add_argument_group("run")
     run.add_argument("--timeout", type=float, default=DemoOptions.timeout,
                      help="seconds to wait for every outstanding fact after the last booking (default %(default)s)")
-    run.add_argument("--keep-running", action="store_true", help="leave the workers running after the summary")
+    run.add_argument("--keep-running", action="store_true",
+                     help="leave the workers (and the observer's UI) running after the summary")
     run.add_argument("--no-observer", action="store_true", help="do not launch the correlation observer")
     run.add_argument("--no-metrics", action="store_true", help="workers serve no /metrics")
     run.add_argument("--log-dir", type=Path, default=None,

@@ -25,9 +25,10 @@ def all_knobs() -> dict:
     from opengym_streams.observer import ObserverConfig
     from opengym_streams.settings import KNOBS, Settings, knobs_of
     from opengym_streams.system import load
+    from opengym_streams.ui import UIConfig
 
-    knobs_of(Settings)
-    knobs_of(ObserverConfig)
+    for config in (Settings, ObserverConfig, UIConfig):
+        knobs_of(config)
     system = load()
     for config in system.knobs():
         knobs_of(config)

@@ -1,12 +1,14 @@
 """opengym trace CORRELATION_ID: one transaction as the three-level tree, each node with its status and
-timings, and what is still expected and for how long (read from the fact topics, judged by the catalog)."""
+timings, and what is still expected and for how long.
+
+Asked of a running observer first (its JSON API, :mod:`streams.ui`: the state it holds, judged at its
+clock); when none answers for these topics, or it no longer holds the transaction, read from the fact
+topics and judged with the same engine and catalog, saying so on stderr."""
 
 from __future__ import annotations
 
 import json
 import sys
-import time
-import uuid
 from datetime import datetime, timezone
 
 from opengym_streams.event import Event, now_ms
@@ -26,6 +28,10 @@ def register(subparsers) -> None:
     parser.add_argument("correlation_id", help="the business transaction id (for a booking: its booking_id)")
     parser.add_argument("--now", type=int, default=None, help="judge deadlines at this epoch-ms time (default: now)")
     parser.add_argument("--json", action="store_true", help="print the tree as JSON")
+    parser.add_argument("--from-topics", action="store_true",
+                        help="read the topics even when an observer is running")
+    parser.add_argument("--timeout", type=float, default=120.0,
+                        help="seconds the topic scan may take before it fails (default %(default)s)")
     parser.set_defaults(handler=_trace)
 
 
@@ -36,13 +42,22 @@ def _trace(args) -> int:
     system = load()
     catalog = system.processes()
     observer = Observer(catalog, ObserverConfig.from_env())
-    events = read_events(args.correlation_id, list(observed_topics(system, catalog)))
-    anomalies = read_events(args.correlation_id, [t for t in outputs(system) if t.kind == "anomalies"])
-    if not events:
-        print(f"opengym trace: no catalog fact carries correlation id {args.correlation_id!r}", file=sys.stderr)
-        return 1
-    now = args.now if args.now is not None else now_ms()
-    state = build_state(observer, events)
+    state, anomalies, now = (None, [], None) if args.from_topics else _from_observer(args.correlation_id)
+    if state is None:
+        from opengym_streams.kafka_read import ReadTimeout
+
+        try:
+            events = read_events(args.correlation_id, list(observed_topics(system, catalog)), args.timeout)
+            anomalies = read_events(args.correlation_id, [t for t in outputs(system) if t.kind == "anomalies"],
+                                    args.timeout)
+        except ReadTimeout as exc:
+            print(f"opengym trace: {exc}; nothing printed rather than a part (raise --timeout)", file=sys.stderr)
+            return 1
+        if not events:
+            print(f"opengym trace: no catalog fact carries correlation id {args.correlation_id!r}", file=sys.stderr)
+            return 1
+        state = build_state(observer, events)
+    now = args.now if args.now is not None else (now or now_ms())
     if args.json:
         print(json.dumps(as_json(observer, state, now, anomalies), indent=2))
     else:
@@ -50,48 +65,43 @@ def _trace(args) -> int:
     return 0
 
 
-def read_events(correlation_id: str, sources) -> list[Event]:
-    """Every event keyed by ``correlation_id`` on these topics, read from the start to the current end."""
-    from confluent_kafka import OFFSET_BEGINNING, TopicPartition
+def _from_observer(correlation_id: str):
+    """(state, anomalies, observer time) from a running observer, or (None, [], None) saying why not."""
+    from urllib.parse import quote
 
+    from opengym_streams.codec import build_event
+    from opengym_streams.settings import get_settings
+    from opengym_streams.ui.client import ask, observer_url
+
+    answer = ask(f"/api/transactions/{quote(correlation_id, safe='')}", prefix=get_settings().topic_prefix)
+    if answer.why_not is None and answer.status == 200 and answer.data.get("in_state"):
+        print(f"opengym trace: from the observer at {observer_url()} (its state, judged at its clock)",
+              file=sys.stderr)
+        anomalies = [build_event(a, fill_envelope=False) for a in answer.data.get("anomalies_published", ())]
+        return answer.data["state"], anomalies, answer.data["now"]
+    why = answer.why_not or (f"the observer at {observer_url()} holds no state for {correlation_id!r} (it closed "
+                             "and left state, or no catalog fact carries it)")
+    print(f"opengym trace: {why}; reading the topics instead", file=sys.stderr)
+    return None, [], None
+
+
+def read_events(correlation_id: str, sources, timeout: float = 120.0) -> list[Event]:
+    """Every event keyed by ``correlation_id`` on these topics, read from the start to the current end
+    (:class:`opengym_streams.kafka_read.ReadTimeout` when that takes longer than ``timeout``)."""
     from opengym_streams.codec import AvroCodec, DecodeError
-    from opengym_streams.kafka import consumer
+    from opengym_streams.kafka_read import read_to_end
     from opengym_streams.topic import topic_name
 
     codec = AvroCodec(auto_register=False)
-    client = consumer(f"opengym-trace-{uuid.uuid4()}")
     wanted = correlation_id.encode()
     found: list[Event] = []
-    try:
-        assignment, ends = [], {}
-        for topic in sources:
-            name = topic_name(topic)
-            meta = client.list_topics(name, timeout=10).topics.get(name)
-            if meta is None or meta.error is not None:
-                continue
-            for partition in meta.partitions:
-                end = client.get_watermark_offsets(TopicPartition(name, partition), timeout=10)[1]
-                if end > 0:
-                    ends[(name, partition)] = end
-                    assignment.append(TopicPartition(name, partition, OFFSET_BEGINNING))
-        if not assignment:
-            return []
-        client.assign(assignment)
-        positions = {key: 0 for key in ends}
-        deadline = time.monotonic() + 60
-        while any(positions[k] < ends[k] for k in ends) and time.monotonic() < deadline:
-            msg = client.poll(0.5)
-            if msg is None or msg.error():
-                continue
-            positions[(msg.topic(), msg.partition())] = msg.offset() + 1
-            if msg.key() != wanted:
-                continue
-            try:
-                found.append(codec.decode(msg.value()))
-            except DecodeError:
-                continue
-    finally:
-        client.close()
+    for msg in read_to_end([topic_name(t) for t in sources], timeout=timeout):
+        if msg.key() != wanted:
+            continue
+        try:
+            found.append(codec.decode(msg.value()))
+        except DecodeError:
+            continue
     return sorted(found, key=lambda e: e.occurred_at)
 
 

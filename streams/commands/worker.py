@@ -28,10 +28,16 @@ def faust_argv(component: str, loglevel: str = "info", extra: list[str] | None =
     from opengym_streams.system import load
 
     loglevel = FAUST_LEVELS.get(loglevel.lower(), loglevel.lower())
-    module = load().component(component).module
+    from opengym_streams.ui import UIConfig
+
+    spec = load().component(component)
     faust = Path(sys.executable).with_name("faust")
     program = str(faust) if faust.exists() else (shutil.which("faust") or "faust")
-    return [program, "-A", module, "worker", "-l", loglevel, "--without-web", *(extra or [])]
+    # Faust's web server stays off (each worker would want port 6066), except the observer's, which
+    # serves the transaction view on OPENGYM_UI_PORT (opengym_streams.ui; 0 turns it off).
+    web = "--with-web" if spec.observer and UIConfig.from_env().port != 0 else "--without-web"
+    module = spec.module
+    return [program, "-A", module, "worker", "-l", loglevel, web, *(extra or [])]
 
 
 def _worker(args) -> int:

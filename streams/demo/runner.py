@@ -116,6 +116,14 @@ def metrics_env(components: tuple[str, ...], enabled: bool, say: Callable[[str],
     return per
 
 
+def ui_env() -> tuple[str, dict[str, str]]:
+    """The observer UI's address, and its worker's environment: port 6108, or a free one when taken."""
+    from opengym_streams.ui import DEFAULT_PORT, free_port
+
+    port = DEFAULT_PORT if _port_free(DEFAULT_PORT) else free_port()
+    return f"http://127.0.0.1:{port}", {"OPENGYM_UI_PORT": str(port)}
+
+
 def machine_line() -> str:
     """Where the numbers came from: CPUs, memory, and how busy the machine was."""
     import os
@@ -163,8 +171,12 @@ def run_demo(options: DemoOptions, out: TextIO = sys.stdout) -> DemoResult:
             components += (OBSERVER,)
         else:
             say(f"observer: not launched ({why})")
-    supervisor = Supervisor(log_dir, components, env=options.faults.env(),
-                            env_per_component=metrics_env(components, options.metrics, say))
+    per_component = metrics_env(components, options.metrics, say)
+    ui_url = None
+    if OBSERVER in components:
+        ui_url, ui_vars = ui_env()
+        per_component[OBSERVER].update(ui_vars)
+    supervisor = Supervisor(log_dir, components, env=options.faults.env(), env_per_component=per_component)
     start_offsets = end_offsets()
     collector = FactCollector(start_offsets)
     result = DemoResult(plan, Summary(), log_dir)
@@ -174,6 +186,8 @@ def run_demo(options: DemoOptions, out: TextIO = sys.stdout) -> DemoResult:
         supervisor.start()
         say(f"workers: all ready in {time.monotonic() - t0:.1f}s "
             f"(pids {', '.join(f'{c}={w.pid}' for c, w in supervisor.workers.items())})")
+        if ui_url:
+            say(f"observer UI: {ui_url} (transactions, anomalies, dead letters; live)")
 
         driver = Driver(plan, collector, expected_downstream=options.faults.expected_downstream)
         t0 = time.monotonic()
@@ -223,7 +237,8 @@ def run_demo(options: DemoOptions, out: TextIO = sys.stdout) -> DemoResult:
         say(f"run {run_id}: {time.monotonic() - started:.1f}s in all; worker logs in {log_dir}")
         say(machine_line())
         if options.keep_running:
-            say("workers keep running (--keep-running); stop them with Ctrl-C")
+            say("workers keep running (--keep-running); stop them with Ctrl-C"
+                + (f"; the observer UI stays at {ui_url}" if ui_url else ""))
             try:
                 while not supervisor.dead():
                     time.sleep(1)

@@ -143,7 +143,7 @@ def test_dead_letters_fire_the_dead_letter_alert_for_that_component(system):
                       "OpenGymDeadLettersGrowing{component=reservation} firing",
                       seen=lambda: prometheus.alerts(state=None))
     assert alerts[0]["labels"]["error_kind"] == "NOT_FRAMED"
-    assert alerts[0]["labels"]["team"] == "reservation"
+    assert alerts[0]["labels"]["owner"] == "reservation"
     record("OpenGymDeadLettersGrowing", time.time() - injected)
 
 
@@ -160,6 +160,7 @@ def test_a_paused_notifications_worker_fires_downstream_not_started(system):
                                     prometheus.api("query?query=opengym_anomalies_total")["result"],
                                     prometheus.api("query?query=opengym_events_in_total")["result"]))
     assert alerts[0]["labels"]["severity"] == "page"
+    assert alerts[0]["labels"]["owner"] == "notifications"  # the downstream process's owner, from the anomaly
     assert not firing(prometheus, "OpenGymDownstreamNotStarted", process="BillingRecordProcess")
     record("OpenGymDownstreamNotStarted", time.time() - injected)
 
@@ -176,5 +177,5 @@ def test_slow_entitlement_replies_fire_nested_timeouts(system):
     alerts = wait_for(lambda: firing(prometheus, "OpenGymNestedTimeouts", process="InstrumentConsumeProcess"), 90,
                       "OpenGymNestedTimeouts{process=InstrumentConsumeProcess} firing",
                       seen=lambda: prometheus.alerts(state=None))
-    assert alerts[0]["labels"]["team"] == "entitlement"
+    assert alerts[0]["labels"]["owner"] == "entitlement"  # the nested pair's participant, from the anomaly
     record("OpenGymNestedTimeouts", time.time() - injected)
