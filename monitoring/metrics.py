@@ -33,6 +33,12 @@ IGNORED = Counter("opengym_ignored_total",
 SKIPPED = Counter("opengym_skipped_total",
                   "Records that could not even be dead-lettered and were skipped (left on their topic).",
                   ["component", "error_kind"])
+LOCAL_HOPS = Counter("opengym_local_hops_total",
+                     "Events handed in process to another agent of the same component (the worker held the "
+                     "target partition), instead of a record on an internal topic.", ["component", "event_type"])
+CHANGELOG_RECORDS = Counter("opengym_changelog_records_total",
+                            "State changes written to table changelogs (one per changed key per commit).",
+                            ["component"])
 UP = Gauge("opengym_component_up", "1 while the component's worker runs.", ["component"])
 CONSUMER_LAG = Gauge("opengym_consumer_lag_messages",
                      "Messages between the committed offset and the end of each input partition.",

@@ -103,6 +103,13 @@ class AvroCodec:
         return payload is not None and len(payload) >= _HEADER.size and \
             int.from_bytes(payload[1:5], "big") in self._readers
 
+    def record_name(self, payload: bytes | None) -> str | None:
+        """The short record name of a payload whose schema id is cached (no decoding), else None."""
+        if payload is None or len(payload) < _HEADER.size or payload[0] != MAGIC:
+            return None
+        reader = self._readers.get(int.from_bytes(payload[1:5], "big"))
+        return reader.contract.name if reader is not None else None
+
     # ---- encoding ----------------------------------------------------------------------------
 
     def schema_id(self, topic: str, contract: Contract) -> int:

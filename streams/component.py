@@ -78,7 +78,6 @@ class Agent:
     answers is published again, nothing stored; its handlers must answer a repeat with what they said
     the first time. An orchestrator that lost its state in a crash and asks again is then never left
     waiting."""
-    write_behind: bool = False
     now: Callable[[], int] | None = None
     """The time handlers are given for events (default: wall clock)."""
     tick_time: Callable[[int, int], int] | None = None

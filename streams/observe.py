@@ -186,7 +186,7 @@ def build_observer(system: System, settings: Settings | None = None, config: Obs
         handlers = {name: fn for name, fn in handlers.items()
                     if any(name in t.short_names for t in (*sources, clock_topic))}
     agent = Agent("observe", reads=(*sources, clock_topic), table="transactions", handlers=handlers,
-                  dedupe=False, write_behind=True, wake=lambda state: state[WAKE],
+                  dedupe=False, wake=lambda state: state[WAKE],
                   now=observing.now, tick_time=observing.tick_time, observe=observing.saw)
     anomalies = next(t for t in system.topics.owned_by(spec.name) if t.kind == "anomalies")
 

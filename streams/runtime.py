@@ -1,18 +1,27 @@
-"""The runtime a :class:`~streams.component.Component` runs on: one Faust app, Avro in and out.
+"""The runtime a :class:`~opengym_streams.component.Component` runs on: one Faust app, Avro in and out.
 
-- The app: id ``<prefix>opengym-<component>``, broker and prefix from :class:`~streams.settings.Settings`,
+- The app: id ``<prefix>opengym-<component>``, broker and prefix from :class:`~opengym_streams.settings.Settings`,
   the catalog's partition count, store ``memory://`` or ``rocksdb://`` (``OPENGYM_STORE``), web server off.
   With a ``clock`` topic, a leader-only timer publishes a ``ClockTicked`` to every partition of it every
-  ``OPENGYM_TICK_INTERVAL`` seconds. The Faust/aiokafka tuning (:mod:`streams.tuning`) is applied when a
-  worker starts, never on import.
-- One ``concurrency=1`` Faust agent per declared :class:`~streams.component.Agent`, over its topics read as
-  raw bytes. Every record: decode; admit only the types its topic carries; check the envelope and the
-  event's contract; then forward, handle (dedupe, pure step, publish, store, count) or count as ignored.
-  Anything that fails on the way is a dead letter on the component's dead-letter topic, bounded in size,
-  and the stream goes on. Registry trouble (timeouts, 5xx) is retried with backoff off the event loop,
-  never dead-lettered.
-- Publish first, then store the state: a crash in between replays the input, which re-emits the same
-  derived event ids. Each output is encoded and size-checked before any is sent.
+  ``OPENGYM_TICK_INTERVAL`` seconds. The Faust/aiokafka tuning (:mod:`opengym_streams.tuning`) is applied
+  when a worker starts, never on import.
+- One ``concurrency=1`` Faust agent per declared :class:`~opengym_streams.component.Agent`, over its topics
+  read as raw bytes, in batches (``take_events``). Every record: decode (a record of a type the agent
+  neither handles nor forwards is counted as ignored without being decoded); admit only the types its
+  topic carries; check the envelope and the event's contract; then forward, handle (dedupe, pure step,
+  store, publish, count) or count as ignored. Anything that fails on the way is a dead letter on the
+  component's dead-letter topic, bounded in size, and the stream goes on. Registry trouble (timeouts,
+  5xx) is retried with backoff off the event loop, never dead-lettered.
+- An event a handler emits onto a topic another agent of the same component reads (a repartitioning
+  hop: a seat hold keyed by class, a request keyed by member) is handed to that agent in process when
+  this worker holds the target partition, and goes through Kafka otherwise.
+- What makes it at-least-once: outputs go straight to the producer, each changed key's state is held
+  in memory (write-behind tables), and a commit happens only at a batch boundary of every agent
+  (:class:`CommitGate`): first every output sent since the last commit is confirmed by the broker, then
+  the changed states go to their changelogs, then Faust flushes and commits. So no committed offset is
+  ahead of the outputs or the state it caused, and a state never reaches its changelog before the
+  outputs of the events that made it; after a crash everything since the last commit is handled again
+  from the recovered state and re-emits the same derived event ids.
 
 ``runtime.sink`` (the coroutine writing bytes to Kafka) and ``runtime.codec`` are what agent tests replace.
 """
@@ -20,25 +29,29 @@
 from __future__ import annotations
 
 import asyncio
+import collections
+import contextlib
 import hashlib
+import json
 import logging
 import time
 import uuid
 from pathlib import Path
+from types import SimpleNamespace
 from typing import TYPE_CHECKING, Any, Awaitable, Callable
 
 import faust
 from confluent_kafka.schema_registry import SchemaRegistryClient
 
-from opengym_streams.monitoring import metrics
-from opengym_streams.monitoring.lag import record_consumer_lag
 from opengym_streams.checks import envelope
 from opengym_streams.codec import AvroCodec, DecodeError, EncodeError
 from opengym_streams.component import CLOCK_TICKED, Agent, Applied, apply, fingerprint, unpack
 from opengym_streams.event import Event, now_ms
 from opengym_streams.models import ClockTicked, DeadLetter
-from opengym_streams.tables import make_table, partition_of
-from opengym_streams.topic import Topic, topic_name
+from opengym_streams.monitoring import metrics
+from opengym_streams.monitoring.lag import record_consumer_lag
+from opengym_streams.tables import StateTable, make_table, partition_of
+from opengym_streams.topic import Topic
 
 if TYPE_CHECKING:
     from opengym_streams.component import Component
@@ -63,7 +76,7 @@ LAG_INTERVAL_S = 5.0
 KEY_LIMIT = 1024
 """How much of a bad record's key a dead letter keeps."""
 
-Sink = Callable[[str, bytes, bytes, "int | None"], Awaitable[None]]
+Sink = Callable[[str, bytes, Any, "int | None"], Awaitable[None]]
 
 log = logging.getLogger("opengym.app")
 
@@ -72,12 +85,64 @@ class OutputTooLarge(Exception):
     pass
 
 
+class DeliveryFailed(RuntimeError):
+    """An output the broker did not take: nothing is committed, the worker stops, its inputs are read again."""
+
+
 def _unwrapped(wake):
     """The wake-up function over stored records (state plus its dedupe memory)."""
     def wake_record(record: dict) -> int | None:
         state = unpack(record)[0]
         return wake(state) if state is not None else None
     return wake_record
+
+
+class _Counters:
+    """Prometheus children looked up once per label set (``labels()`` is a lock and a dict per call)."""
+
+    def __init__(self) -> None:
+        self._children: dict[tuple, Any] = {}
+
+    def __call__(self, metric, *labels: str):
+        key = (id(metric), labels)
+        child = self._children.get(key)
+        if child is None:
+            child = self._children[key] = metric.labels(*labels)
+        return child
+
+
+class CommitGate:
+    """Commits happen only between batches: every agent's batch is its own unit of work."""
+
+    def __init__(self) -> None:
+        self._busy = 0
+        self._committing = False
+        self._idle = asyncio.Event()
+        self._idle.set()
+        self._open = asyncio.Event()
+        self._open.set()
+
+    @contextlib.asynccontextmanager
+    async def batch(self):
+        await self._open.wait()
+        self._busy += 1
+        self._idle.clear()
+        try:
+            yield
+        finally:
+            self._busy -= 1
+            if self._busy == 0:
+                self._idle.set()
+
+    @contextlib.asynccontextmanager
+    async def closed(self):
+        """No batch runs inside: new ones wait, running ones are waited for."""
+        self._open.clear()
+        try:
+            await self._idle.wait()
+            yield
+        finally:
+            self._open.set()
 
 
 def make_app(component: "Component") -> faust.App:
@@ -106,7 +171,7 @@ def make_app(component: "Component") -> faust.App:
         # 2-core benchmark machine that took broker and worker CPU down and throughput up by about 20%
         # (docs/performance.md).
         producer_linger=settings.producer_linger_ms / 1000.0,
-        broker_commit_interval=1.0,
+        broker_commit_interval=settings.commit_interval,
         # A SIGKILLed worker holds its partitions until its session expires; Faust's 60 s default
         # stalled a restarted worker for a minute.
         broker_session_timeout=10.0,
@@ -120,8 +185,9 @@ def make_app(component: "Component") -> faust.App:
 
 class Processor:
     """What a component does with a decoded record, with no Faust in it: admission, dispatch, dedupe,
-    publishing, dead letters, counting. :class:`Runtime` runs it in a Faust app; the test harness
-    (:mod:`streams.testing`) runs the very same code over dict tables and a recording sink."""
+    publishing, in-process hops, dead letters, counting. :class:`Runtime` runs it in a Faust app; the
+    test harness (:mod:`opengym_streams.testing`) runs the very same code over dict tables and a
+    recording sink."""
 
     def __init__(self, component: "Component"):
         self.component = component
@@ -129,14 +195,33 @@ class Processor:
         self.settings = component.settings
         self.topics = component.topics
         self.clock = component.clock
+        self.prefix = self.settings.topic_prefix
+        self.count = _Counters()
         self._mispartitioned_seen = False
         self._ignored_seen: set[tuple[str, str]] = set()
         self._by_runtime_name: dict[str, Topic] = {}
+        self._names: dict[str, str] = {}
         self.dead_letter_topic = self.topics.dead_letters[self.name]
         self.sink: Sink = self._no_sink
+        self.tables: dict[str, Any] = {}
+        self._readers: dict[str, list[Agent]] = {}
+        """Contract name of a topic -> the agents of this component that read it (for in-process hops)."""
+        self._hops: collections.deque = collections.deque()
+        self._hopping = False
+        for agent in component.agents:
+            for topic in agent.reads:
+                self._by_runtime_name[self.name_of(topic)] = topic
+                self._readers.setdefault(topic.name, []).append(agent)
 
-    async def _no_sink(self, name: str, key: bytes, value: bytes, partition: int | None) -> None:
+    async def _no_sink(self, name: str, key: bytes, value: Any, partition: int | None) -> None:
         raise RuntimeError(f"{self.name}: no sink to publish to")
+
+    def name_of(self, topic: Topic) -> str:
+        """The topic's runtime name (this runtime's prefix before its contract name)."""
+        found = self._names.get(topic.name)
+        if found is None:
+            found = self._names[topic.name] = self.prefix + topic.name
+        return found
 
     def now(self) -> int:
         return now_ms()
@@ -144,6 +229,10 @@ class Processor:
     def generation(self) -> int:
         """The consumer generation (a new one means a rebalance: due indexes are rebuilt)."""
         return 0
+
+    def owns(self, topic: Topic, partition: int) -> bool:
+        """Whether this worker holds ``partition`` of ``topic`` (and so the state keyed to it) right now."""
+        return False
 
     # ---- consuming ------------------------------------------------------------------------------
 
@@ -171,11 +260,57 @@ class Processor:
             self._notice_partitioning(message, topic, kind)
         return reason
 
+    async def process(self, agent: Agent, table, message, event: Event, started: float | None = None) -> None:
+        """A decoded record: admit it, then tick, forward, handle or ignore it; then the in-process hops
+        it caused, in the order they were emitted (after all of its own outputs, as through Kafka)."""
+        await self._process(agent, table, message, event, started)
+        if self._hops and not self._hopping:
+            self._hopping = True
+            try:
+                while self._hops:
+                    await self._process(*self._hops.popleft())
+            finally:
+                self._hops.clear()
+                self._hopping = False
+
+    async def _process(self, agent: Agent, table, message, event: Event, started: float | None = None) -> None:
+        started = time.perf_counter() if started is None else started
+        topic = self.topic_of(message)
+        if agent.observe is not None:
+            agent.observe(message, event)
+        reason = self.admit(topic, event, message)
+        if reason is not None:
+            await self.dead_letter(message, DecodeError.CONTRACT_VIOLATION, f"{event.type_name}: {reason}", event)
+            return
+        kind = event.type_name
+        self.count(metrics.EVENTS_IN, self.name, kind).inc()
+        try:
+            if kind == CLOCK_TICKED:
+                await self._tick(agent, table, event, message)
+            elif kind in agent.forward:
+                await self.forward(message, event, agent.forward[kind])
+            elif kind not in agent.handlers:
+                self.ignored(kind, f"not handled by {agent.name}")
+                return
+            else:
+                now = agent.now() if agent.now is not None else self.now()
+                await self._step(agent, table, message.key.decode(), event, now, fingerprint(message.value), message)
+        except OutputTooLarge as exc:
+            await self.dead_letter(message, OUTPUT_TOO_LARGE, f"{kind}: {exc}", event)
+            return
+        except DeliveryFailed:
+            raise
+        except Exception as exc:  # a poison event must not stop the partition; it is dead-lettered
+            log.exception("%s: handling %s failed", self.name, kind)
+            await self.dead_letter(message, HANDLER_ERROR, f"{kind}: {type(exc).__name__}: {exc}", event)
+            return
+        self.count(metrics.HANDLER_SECONDS, self.name, kind).observe(time.perf_counter() - started)
+
     async def _tick(self, agent: Agent, table, tick: ClockTicked, message) -> None:
         if tick.component != self.name:
             self.ignored(CLOCK_TICKED, "another component's clock")
             return
-        metrics.TICKS.labels(self.name).inc()
+        self.count(metrics.TICKS, self.name).inc()
         handler = agent.handlers.get(CLOCK_TICKED)
         if handler is None or table is None:
             self.ignored(CLOCK_TICKED, f"not handled by {agent.name}")
@@ -193,27 +328,30 @@ class Processor:
 
     async def settle(self, agent: Agent, table, key: str, event: Event, applied: Applied, message) -> None:
         if applied.verdict == "duplicate":
-            metrics.DUPLICATES.labels(self.name, event.type_name).inc()
-            return
-        if applied.verdict == "conflict":
+            self.count(metrics.DUPLICATES, self.name, event.type_name).inc()
+            if not applied.events:
+                return
+        elif applied.verdict == "conflict":
             await self.dead_letter(message, DUPLICATE_CONFLICT, f"{event.type_name}: {applied.reason}", event)
             return
-        if applied.verdict == "ignored":
+        elif applied.verdict == "ignored":
             self.ignored(event.type_name, applied.reason or "ignored")
             return
-        encoded = [await self.encode(out) for out in applied.events]
-        for out, (name, out_key, value) in zip(applied.events, encoded):
-            await self.sink(name, out_key, value, None)
-            metrics.EVENTS_OUT.labels(self.name, out.type_name).inc()
-            label = agent.outcome_of(out)
-            if label is not None:
-                metrics.OUTCOMES.labels(self.name, label).inc()
+        # Every output is encoded and size-checked before anything changes; then the state is stored
+        # (with no await in between, so no other event of this worker sees half of it) and the outputs
+        # go out. Nothing of it is durable before the next commit, which comes after all of it.
+        outputs = [(out, await self._prepare(out)) for out in applied.events]
         if applied.write and table is not None:
             if applied.record is None:
                 if key in table:
                     del table[key]
             else:
                 table[key] = applied.record
+        for out, prepared in outputs:
+            await self._emit(out, prepared)
+            label = agent.outcome_of(out)
+            if label is not None:
+                self.count(metrics.OUTCOMES, self.name, label).inc()
 
     def due(self, table, partition: int, now: int) -> list[str]:
         """Keys of ``table`` on ``partition`` whose state's wake-up time has come, checked on the state as
@@ -229,7 +367,7 @@ class Processor:
         return found
 
     def ignored(self, event_type: str, reason: str) -> None:
-        metrics.IGNORED.labels(self.name, event_type, reason).inc()
+        self.count(metrics.IGNORED, self.name, event_type, reason).inc()
         if (event_type, reason) not in self._ignored_seen:
             self._ignored_seen.add((event_type, reason))
             log.info("%s: ignoring %s: %s (counted in opengym_ignored_total; logged once)", self.name,
@@ -238,7 +376,7 @@ class Processor:
     def _notice_partitioning(self, message, topic: Topic, kind: str) -> None:
         # Co-partitioning needs every producer to use the murmur2 partitioner (Java's and aiokafka's
         # default). librdkafka's default is CRC32: say so once, loudly, instead of failing subtly.
-        if self._mispartitioned_seen or kind == CLOCK_TICKED:
+        if self._mispartitioned_seen or kind == CLOCK_TICKED or message.offset < 0:
             return
         key = message.key.decode()
         if partition_of(key, topic.partitions) != message.partition:
@@ -247,50 +385,41 @@ class Processor:
                         "partitioner=murmur2_random (see docs/notes/components.md)", self.name, kind,
                         key, message.partition, message.topic, partition_of(key, topic.partitions))
 
-    async def process(self, agent: Agent, table, message, event: Event, started: float | None = None) -> None:
-        """A decoded record: admit it, then tick, forward, handle or ignore it."""
-        started = time.perf_counter() if started is None else started
-        topic = self.topic_of(message)
-        if agent.observe is not None:
-            agent.observe(message, event)
-        reason = self.admit(topic, event, message)
-        if reason is not None:
-            await self.dead_letter(message, DecodeError.CONTRACT_VIOLATION, f"{event.type_name}: {reason}", event)
-            return
-        kind = event.type_name
-        metrics.EVENTS_IN.labels(self.name, kind).inc()
-        try:
-            if kind == CLOCK_TICKED:
-                await self._tick(agent, table, event, message)
-            elif kind in agent.forward:
-                await self.forward(message, event, agent.forward[kind])
-            elif kind not in agent.handlers:
-                self.ignored(kind, f"not handled by {agent.name}")
-                return
-            else:
-                now = agent.now() if agent.now is not None else self.now()
-                await self._step(agent, table, message.key.decode(), event, now, fingerprint(message.value), message)
-        except OutputTooLarge as exc:
-            await self.dead_letter(message, OUTPUT_TOO_LARGE, f"{kind}: {exc}", event)
-            return
-        except Exception as exc:  # a poison event must not stop the partition; it is dead-lettered
-            log.exception("%s: handling %s failed", self.name, kind)
-            await self.dead_letter(message, HANDLER_ERROR, f"{kind}: {type(exc).__name__}: {exc}", event)
-            return
-        metrics.HANDLER_SECONDS.labels(self.name, kind).observe(time.perf_counter() - started)
-        metrics.LAST_EVENT_TIMESTAMP.labels(self.name).set(time.time())
-
     # ---- producing ------------------------------------------------------------------------------
 
-    async def publish(self, event: Event, topic: Topic | None = None, partition: int | None = None) -> None:
+    async def _prepare(self, event: Event, topic: Topic | None = None) -> tuple[Topic, str, bytes, Any]:
+        topic = topic or self.topics.home(event.avro_name, self.name)
         name, key, value = await self.encode(event, topic)
+        return topic, name, key, value
+
+    async def _emit(self, event: Event, prepared, partition: int | None = None) -> None:
+        """Send a prepared output, or hand it to the agent of this component that reads its topic when
+        this worker holds that partition (the hop then costs no Kafka record)."""
+        topic, name, key, value = prepared
+        readers = self._readers.get(topic.name)
+        if readers is not None and partition is None:
+            target = partition_of(key.decode(), topic.partitions)
+            if self.owns(topic, target):
+                self.count(metrics.LOCAL_HOPS, self.name, event.type_name).inc()
+                message = SimpleNamespace(topic=name, partition=target, offset=-1, key=key,
+                                          value=self.local_value(event, value), timestamp=event.occurred_at / 1000.0)
+                for agent in readers:
+                    self._hops.append((agent, self.tables.get(agent.table) if agent.table else None, message, event))
+                return
         await self.sink(name, key, value, partition)
-        metrics.EVENTS_OUT.labels(self.name, event.type_name).inc()
+        self.count(metrics.EVENTS_OUT, self.name, event.type_name).inc()
+
+    def local_value(self, event: Event, value: Any) -> bytes:
+        """The bytes an in-process hop carries (for dedupe's fingerprint and a dead letter's payload)."""
+        return b"\0\0\0\0\0" + json.dumps(event.to_json_dict(), sort_keys=True).encode()
+
+    async def publish(self, event: Event, topic: Topic | None = None, partition: int | None = None) -> None:
+        await self._emit(event, await self._prepare(event, topic), partition)
 
     async def forward(self, message, event: Event, topic: Topic) -> None:
         """The record, unchanged, onto ``topic``, re-keyed by its key field (a repartitioning step)."""
-        await self.sink(topic_name(topic), str(getattr(event, topic.key)).encode(), self.forwarded(message, event), None)
-        metrics.EVENTS_OUT.labels(self.name, event.type_name).inc()
+        key = str(getattr(event, topic.key)).encode()
+        await self._emit(event, (topic, self.name_of(topic), key, self.forwarded(message, event)))
 
     def forwarded(self, message, event: Event) -> Any:
         return event
@@ -301,11 +430,12 @@ class Processor:
         limit = self.settings.dead_letter_payload_bytes
         correlation = event.correlation_id if event is not None else (
             key[:200].decode(errors="replace") if key else f"{message.topic}/{message.partition}/{message.offset}")
+        where = (f"{message.topic}/{message.partition}/{message.offset}" if message.offset >= 0 or event is None
+                 else f"{message.topic}/{event.event_id}")
         try:
             letter = DeadLetter.new(
                 correlation_id=correlation[:200] or "(empty)",
-                event_id=str(uuid.uuid5(uuid.NAMESPACE_URL,
-                                        f"dlq/{self.name}/{message.topic}/{message.partition}/{message.offset}")),
+                event_id=str(uuid.uuid5(uuid.NAMESPACE_URL, f"dlq/{self.name}/{where}")),
                 component=self.name, source_topic=str(message.topic), source_partition=int(message.partition),
                 source_offset=int(message.offset), error_kind=kind, reason=reason[:2000],
                 key=key[:KEY_LIMIT] if key is not None else None,
@@ -316,19 +446,20 @@ class Processor:
             )
             log.warning("%s: dead letter from %s[%s]@%s: %s: %s", self.name, message.topic,
                         message.partition, message.offset, kind, reason[:500])
-            await self.publish(letter, self.dead_letter_topic)
-            metrics.DEAD_LETTERS.labels(self.name, kind).inc()
+            prepared = await self._prepare(letter, self.dead_letter_topic)
+            await self.sink(prepared[1], prepared[2], prepared[3], None)
+            self.count(metrics.EVENTS_OUT, self.name, letter.type_name).inc()
+            self.count(metrics.DEAD_LETTERS, self.name, kind).inc()
         except Exception:  # nothing may stop the partition: the record is skipped, counted and alerted on
             log.critical("%s: could not even dead-letter %s[%s]@%s (%s: %s); SKIPPED (original left on its topic)",
                          self.name, message.topic, message.partition, message.offset, kind, reason[:500],
                          exc_info=True)
-            metrics.SKIPPED.labels(self.name, kind).inc()
+            self.count(metrics.SKIPPED, self.name, kind).inc()
 
-    async def encode(self, event: Event, topic: Topic | None = None) -> tuple[str, bytes, Any]:
-        """(topic name, key, value) of an event on its home topic; the runtime encodes to Avro."""
-        topic = topic or self.topics.home(event.avro_name, self.name)
+    async def encode(self, event: Event, topic: Topic) -> tuple[str, bytes, Any]:
+        """(topic name, key, value) of an event on ``topic``; the runtime encodes to Avro."""
         key = str(getattr(event, topic.key, None) or event.correlation_id)
-        return topic_name(topic), key.encode(), event
+        return self.name_of(topic), key.encode(), event
 
 
 class Runtime(Processor):
@@ -337,13 +468,22 @@ class Runtime(Processor):
     def __init__(self, component: "Component"):
         super().__init__(component)
         self.app = make_app(component)
+        self.app.opengym_runtime = self  # the commit hook (streams.tuning) finds the gate and the outputs here
         self._codec: AvroCodec | None = None
         self._faust_topics: dict[str, Any] = {}
         self.sink = self._send_to_kafka
-        self.tables: dict[str, faust.Table] = {}
+        self.gate = CommitGate()
+        self.pending: list[asyncio.Future] = []
+        """Outputs sent since the last commit, until the broker confirms them."""
         self.agents: dict[str, Any] = {}
         """Faust agent per declared agent name (for ``test_context()``)."""
+        self._owned: set[tuple[str, int]] | None = None
+        """(topic, partition) this worker holds, read from the consumer once per assignment."""
+        self.broken: BaseException | None = None
+        """Set when an output was not delivered: from then on nothing is committed."""
         self.app.on_worker_init.connect(self._on_worker_init)
+        self.app.on_partitions_revoked.connect(self._assignment_changed)
+        self.app.on_partitions_assigned.connect(self._assignment_changed)
         self.app.task(self._on_worker_start)
         self.app.timer(LAG_INTERVAL_S, name=f"{self.name}.lag")(self._record_lag)
         if self.clock is not None:
@@ -369,27 +509,26 @@ class Runtime(Processor):
         self._codec = codec
 
     def _wire(self, agent: Agent) -> None:
-        names = []
-        for topic in agent.reads:
-            name = topic_name(topic)
-            self._by_runtime_name[name] = topic
-            names.append(name)
+        names = [self.name_of(topic) for topic in agent.reads]
         table = None
         if agent.table is not None:
             wake = agent.wake
             if wake is not None and agent.dedupe:
                 wake = _unwrapped(wake)
-            table = make_table(self.app, agent.table, partitions=self.topics.partitions,
-                               write_behind=self.settings.write_behind(agent.write_behind), wake=wake)
+            table = make_table(self.app, agent.table, partitions=self.topics.partitions, wake=wake)
             self.tables[agent.table] = table
         channel = self.app.topic(*names, key_type=bytes, value_type=bytes, key_serializer="raw",
                                  value_serializer="raw")
+        batch, within = self.settings.batch_max, self.settings.batch_within_ms / 1000.0
 
         async def consume(stream):
-            async for record in stream.events():
-                await self.handle(agent, table, record.message)
-                # Yielding marks the event processed, which agent.test_context().put() waits for.
-                yield record.message.offset
+            async for events in stream.take_events(batch, within):
+                async with self.gate.batch():
+                    for record in events:
+                        await self.handle(agent, table, record.message)
+                self.count(metrics.LAST_EVENT_TIMESTAMP, self.name).set(time.time())
+                # Yielding marks the batch processed, which agent.test_context().put() waits for.
+                yield len(events)
 
         consume.__name__ = consume.__qualname__ = agent.name
         self.agents[agent.name] = self.app.agent(channel, name=f"{self.name}.{agent.name}", concurrency=1)(consume)
@@ -417,7 +556,7 @@ class Runtime(Processor):
             for avro_name in topic.events:
                 if topic.kind == "commands" and not (topic is self.clock and avro_name.endswith(CLOCK_TICKED)):
                     continue
-                self.codec.schema_id(topic_name(topic), self.codec.contracts.get(avro_name))
+                self.codec.schema_id(self.name_of(topic), self.codec.contracts.get(avro_name))
                 count += 1
         return count
 
@@ -438,6 +577,63 @@ class Runtime(Processor):
     def generation(self) -> int:
         return self.app.consumer_generation_id
 
+    def owns(self, topic: Topic, partition: int) -> bool:
+        owned = self._owned
+        if owned is None:
+            consumer = getattr(self.app, "_consumer", None)
+            try:
+                owned = {(tp.topic, tp.partition) for tp in consumer.assignment()} if consumer is not None else set()
+            except Exception:  # not started (agent tests), or between assignments
+                return False
+            self._owned = owned
+        return (self.name_of(topic), partition) in owned
+
+    async def _assignment_changed(self, *args: Any, **kwargs: Any) -> None:
+        self._owned = None
+
+    # ---- the commit ------------------------------------------------------------------------------
+
+    async def before_commit(self) -> None:
+        """Called by the patched commit (:mod:`opengym_streams.tuning`) before Faust commits offsets. With
+        no batch running: wait until the broker has every output sent since the last commit, then send
+        every changed key's state to its changelog and wait for that too. Anything not delivered stops
+        all commits for good (the worker is crashed; its inputs will be read again)."""
+        if self.broken is not None:
+            raise DeliveryFailed(f"{self.name}: an earlier output was not delivered") from self.broken
+        async with self.gate.closed():
+            pending, self.pending = self.pending, []
+            await self._confirm(pending, "output")
+            await self._confirm(await self._send_table_changes(), "changelog record")
+
+    async def _send_table_changes(self) -> list[asyncio.Future]:
+        futures = []
+        for table in self.tables.values():
+            changes = table.changes()
+            if not changes:
+                continue
+            name = table.changelog_name()
+            for partition, key, value in changes:
+                data = None if value is None else json.dumps(value, separators=(",", ":")).encode()
+                future = await self._produce(name, key.encode(), data, partition)
+                future.add_done_callback(table.on_changelog_delivered)
+                futures.append(future)
+        if futures:
+            self.count(metrics.CHANGELOG_RECORDS, self.name).inc(len(futures))
+        return futures
+
+    async def _confirm(self, futures: list[asyncio.Future], what: str) -> None:
+        if not futures:
+            return
+        results = await asyncio.gather(*futures, return_exceptions=True)
+        failed = [r for r in results if isinstance(r, BaseException)]
+        if failed:
+            self.broken = failed[0]
+            log.critical("%s: %d %s(s) not delivered (%s: %s); nothing more is committed, the worker stops "
+                         "and its inputs since the last commit will be read again", self.name, len(failed), what,
+                         type(failed[0]).__name__, failed[0])
+            asyncio.get_running_loop().call_soon(lambda: asyncio.ensure_future(self.app.crash(failed[0])))
+            raise DeliveryFailed(f"{len(failed)} {what}(s) not delivered: {failed[0]!r}")
+
     # ---- Kafka ----------------------------------------------------------------------------------
 
     async def decode(self, value: bytes | None) -> Event:
@@ -448,6 +644,13 @@ class Runtime(Processor):
     async def handle(self, agent: Agent, table, message) -> None:
         """Everything one record goes through (see the module docstring)."""
         started = time.perf_counter()
+        skipped = self._type_nobody_here_reads(agent, message)
+        if skipped is not None:
+            self.count(metrics.EVENTS_IN, self.name, skipped).inc()
+            self.ignored(skipped, f"not handled by {agent.name}")
+            if agent.observe is not None:
+                agent.observe(message, None)
+            return
         try:
             event = await self.decode(message.value)
         except DecodeError as exc:
@@ -457,10 +660,21 @@ class Runtime(Processor):
             return
         await self.process(agent, table, message, event, started)
 
-    async def encode(self, event: Event, topic: Topic | None = None) -> tuple[str, bytes, bytes]:
-        """(topic name, key, value) of an event on its home topic, size-checked."""
-        topic = topic or self.topics.home(event.avro_name, self.name)
-        name = topic_name(topic)
+    def _type_nobody_here_reads(self, agent: Agent, message) -> str | None:
+        """The record's type when the agent neither handles nor forwards it (known from its schema id
+        alone, without decoding), else None."""
+        if agent.observe is not None:
+            return None  # an observer notes every record it reads
+        name = self.codec.record_name(message.value)
+        if name is None or name in agent.handlers or name in agent.forward or name == CLOCK_TICKED:
+            return None
+        if name not in self.topic_of(message).short_names:
+            return None  # decoded, so that it is dead-lettered as not belonging here
+        return name
+
+    async def encode(self, event: Event, topic: Topic) -> tuple[str, bytes, bytes]:
+        """(topic name, key, value) of an event on ``topic``, size-checked."""
+        name = self.name_of(topic)
         key = str(getattr(event, topic.key, None) or event.correlation_id)
         try:
             if self.codec.can_encode_offline(name, event.avro_name):
@@ -479,17 +693,12 @@ class Runtime(Processor):
         return message.value  # the same bytes: nothing is re-encoded on the way
 
     async def _send_to_kafka(self, name: str, key: bytes, value: bytes, partition: int | None) -> None:
-        # Into Faust's producer buffer, like the tables' changelog writes: no task per message, and
-        # Faust flushes the buffer before it commits an offset, so at-least-once holds.
-        self._faust_topic(name).send_soon(key=key, value=value, partition=partition)
+        # Straight to the producer (not Faust's buffer); before a commit the broker must confirm it.
+        self.pending.append(await self._produce(name, key, value, partition))
 
-    def _faust_topic(self, runtime_name: str):
-        found = self._faust_topics.get(runtime_name)
-        if found is None:
-            found = self.app.topic(runtime_name, key_type=bytes, value_type=bytes, key_serializer="raw",
-                                   value_serializer="raw")
-            self._faust_topics[runtime_name] = found
-        return found
+    async def _produce(self, name: str, key: bytes, value: bytes | None, partition: int | None) -> asyncio.Future:
+        """Hand a record to the producer; the future is done when the broker has it."""
+        return await self.app.producer.send(name, key, value, partition, None, None)
 
     # ---- timers ---------------------------------------------------------------------------------
 

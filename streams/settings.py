@@ -162,9 +162,11 @@ class Settings:
                             "one produce request per broker takes all its waiting batches (0: aiokafka's own)")
     standby_replicas: int = knob("OPENGYM_STANDBY_REPLICAS", 0,
                                  "Faust's table_standby_replicas (1 with two or more workers of a component)")
-    table_write_behind: str = knob("OPENGYM_TABLE_WRITE_BEHIND", "",
-                                   "`1`: every table writes its changelog once per key per commit; `0`: none; "
-                                   "empty: each table's default")
+    batch_max: int = knob("OPENGYM_BATCH_MAX", 200, "most records an agent takes from Faust at once")
+    batch_within_ms: int = knob("OPENGYM_BATCH_WITHIN_MS", 10,
+                                "longest an agent waits to fill a batch (each hop's added latency is about half)")
+    commit_interval: float = knob("OPENGYM_COMMIT_INTERVAL", 1.0,
+                                  "seconds between offset commits (each one confirms outputs and writes changelogs)")
     metrics_port: int | None = knob("OPENGYM_METRICS_PORT", None,
                                     "a worker's /metrics port (empty: its component's port in the registry; 0: off)")
     metrics_addr: str = knob("OPENGYM_METRICS_ADDR", "127.0.0.1", "address /metrics binds to")
@@ -205,11 +207,6 @@ class Settings:
         if store == "rocksdict":
             return "rocksdb://"  # Faust's rocksdb store runs on the rocksdict package when python-rocksdb is absent
         raise ValueError(f"OPENGYM_STORE={self.store!r}: use memory or rocksdict")
-
-    def write_behind(self, default: bool) -> bool:
-        """Whether a table is write-behind: ``OPENGYM_TABLE_WRITE_BEHIND`` overrides the table's default."""
-        setting = self.table_write_behind.strip()
-        return default if setting == "" else setting != "0"
 
 
 def get_settings() -> Settings:

@@ -1,10 +1,9 @@
 """State tables: Faust tables of JSON records keyed by str, partitioned like the topics their agents read.
 
 - :func:`partition_of`: the partition a key lands on with the Java/aiokafka default partitioner (murmur2).
-- :class:`KeyPartitionedTable`: a change goes to the changelog partition of its key, whatever event
-  made it (a tick, a repartitioned request).
-- :class:`WriteBehindTable`: each changed key reaches its changelog once per commit, not once per
-  assignment.
+- :class:`StateTable`: a change goes to the changelog partition of its key, whatever event made it (a
+  tick, a repartitioned request, an in-process hop), and each changed key reaches its changelog once
+  per commit, not once per assignment.
 - :class:`DueIndex`: per partition, the wake-up time of each state that wants a tick, so a tick visits
   only what is due instead of the whole history a table keeps for dedupe.
 """
@@ -66,91 +65,81 @@ class DueIndex:
         self.wakes.get(partition_of(key, self.partitions), {}).pop(key, None)
 
 
-class KeyPartitionedTable(faust.Table):
-    """A table whose changelog partition is its key's murmur2 partition, whatever event changed it.
+class StateTable(faust.Table):
+    """A component's state: a Faust table whose changelog partition is its key's, written once per commit.
 
-    Faust writes a change to the partition of the event being processed; a tick (published to every
-    partition) or a misrouted message would then scatter one key over several changelog partitions
-    and recovery could restore a stale value. Faust's own ``use_partitioner=True`` asks the producer
-    for the partition, which agent tests do not start; we keep the flag (it makes the rocksdb store
-    look a key up in every partition's database) and answer the partition ourselves.
+    **Keyed partitions.** Faust writes a change to the partition of the event being processed; a tick
+    (published to every partition), an in-process hop or a misrouted message would then scatter one key
+    over several changelog partitions and recovery could restore a stale value. Here a change goes to its
+    key's murmur2 partition, whatever made it. Faust's own ``use_partitioner=True`` asks the producer for
+    the partition, which agent tests do not start; we keep the flag (it makes the rocksdb store look a
+    key up in every partition's database) and answer the partition ourselves.
+
+    **Write-behind.** Faust sends one changelog record per assignment: a booking whose state changes five
+    times in a second costs five records, five JSON encodings and five trips through Faust's producer
+    buffer. Here an assignment or deletion changes the in-memory value at once (reads see it) and marks
+    the key dirty; :meth:`changes` hands over the latest value of every dirty key (None: a tombstone),
+    which the runtime sends just before it commits (:meth:`opengym_streams.runtime.Runtime.before_commit`),
+    after the outputs of the same events are confirmed. A crash loses only changes whose inputs were not
+    committed, and those inputs are read again.
     """
 
     due_index: DueIndex | None = None
     """Set by the runtime for a table with a wake-up function; kept current by every assignment and deletion."""
 
-    def partition_for_key(self, key: Any) -> int:
-        return partition_of(key if isinstance(key, str) else key.decode(), self.partitions)
-
-    def on_key_set(self, key: Any, value: Any) -> None:
-        self._log_set(key, value)
-        if self.due_index is not None:
-            self.due_index.put(key, value)
-
-    def on_key_del(self, key: Any) -> None:
-        self._log_del(key)
-        if self.due_index is not None:
-            self.due_index.drop(key)
-
-    def _log_set(self, key: Any, value: Any) -> None:
-        super().on_key_set(key, value)  # Faust: one changelog record now
-
-    def _log_del(self, key: Any) -> None:
-        super().on_key_del(key)
-
-
-class WriteBehindTable(KeyPartitionedTable):
-    """A :class:`KeyPartitionedTable` that writes each changed key to its changelog once per commit.
-
-    Faust sends one changelog record per assignment; a transaction whose state changes five times in a
-    second costs five records (and five JSON encodings, five produce appends, five records the broker
-    stores and compaction later drops). Here an assignment or deletion changes the in-memory value at
-    once (reads see it) and marks the key dirty; :func:`flush_table_changes` sends the latest value of
-    every dirty key (a tombstone if it is gone). ``streams.tuning`` calls it at the start of every
-    offset commit, before Faust flushes the producer and commits, and a rebalance commits before it
-    gives partitions away, so a committed input offset never runs ahead of the state it produced; a
-    crash loses only changes whose inputs were not committed, and those inputs are read again.
-    The price is a wider replay window: after a crash, everything since the last commit is handled
-    again from the recovered state, so outputs of that second are published again (same event ids,
-    which consumers dedupe). Without it only the event being handled at the crash is replayed. The
-    observer, whose only outputs are anomalies, uses it; components do not unless
-    ``OPENGYM_TABLE_WRITE_BEHIND=1`` (``0`` turns it off everywhere).
-    """
-
     def __init__(self, *args: Any, **kwargs: Any):
         super().__init__(*args, **kwargs)
         self._dirty: set[Any] = set()
 
-    def _log_set(self, key: Any, value: Any) -> None:
+    def partition_for_key(self, key: Any) -> int:
+        return partition_of(key if isinstance(key, str) else key.decode(), self.partitions)
+
+    def on_key_set(self, key: Any, value: Any) -> None:
         self._dirty.add(key)
         self._sensor_on_set(self, key, value)
+        if self.due_index is not None:
+            self.due_index.put(key, value)
 
-    def _log_del(self, key: Any) -> None:
+    def on_key_del(self, key: Any) -> None:
         self._dirty.add(key)
         self._sensor_on_del(self, key)
+        if self.due_index is not None:
+            self.due_index.drop(key)
+
+    def changes(self) -> list[tuple[int, str, Any]]:
+        """``(partition, key, value or None)`` of every key changed since the last call, and forget them."""
+        dirty, self._dirty = self._dirty, set()
+        data = self.data
+        return [(self.partition_for_key(key), key, data.get(key)) for key in dirty]
+
+    def changelog_name(self) -> str:
+        return self.changelog_topic.get_topic_name()
+
+    def on_changelog_delivered(self, future) -> None:
+        """What Faust does when a changelog record is delivered (the rocksdb store keeps the offset it has)."""
+        if not future.cancelled() and future.exception() is None:
+            self._on_changelog_sent(future)
 
     def flush_changes(self) -> int:
-        """Send the current value (or a tombstone) of every key changed since the last flush."""
-        dirty, self._dirty = self._dirty, set()
-        for key in dirty:
-            value = self.data.get(key)
+        """Hand every change to Faust's producer buffer (agent tests, where no runtime sends them)."""
+        changes = self.changes()
+        for partition, key, value in changes:
             if value is None:
-                self.send_changelog(self.partition_for_key(key), key, value=None, value_serializer="raw")
+                self.send_changelog(partition, key, value=None, value_serializer="raw")
             else:
-                self.send_changelog(self.partition_for_key(key), key, value)
-        return len(dirty)
+                self.send_changelog(partition, key, value)
+        return len(changes)
 
 
 def flush_table_changes(app: faust.App) -> int:
-    """Hand every write-behind table's pending changes to the producer; the number of records sent."""
-    return sum(table.flush_changes() for table in app.tables.values() if isinstance(table, WriteBehindTable))
+    """Hand every state table's pending changes to Faust's producer buffer; the number of records sent."""
+    return sum(table.flush_changes() for table in app.tables.values() if isinstance(table, StateTable))
 
 
-def make_table(app: faust.App, name: str, *, partitions: int, write_behind: bool, wake: Wake | None) -> faust.Table:
+def make_table(app: faust.App, name: str, *, partitions: int, wake: Wake | None) -> StateTable:
     schema = faust.Schema(key_type=str, key_serializer="raw", value_serializer="json")
-    kind = WriteBehindTable if write_behind else KeyPartitionedTable
-    table = kind(app, name=name, schema=schema, partitions=partitions, use_partitioner=True,
-                 beacon=app.tables.beacon)
+    table = StateTable(app, name=name, schema=schema, partitions=partitions, use_partitioner=True,
+                       beacon=app.tables.beacon)
     if wake is not None:
         table.due_index = DueIndex(wake, partitions)
     return app.tables.add(table)

@@ -17,6 +17,8 @@ registry. ``Scenario(component, tier="agent")`` puts each record, Avro-encoded o
 through the component's real Faust agents with ``agent.test_context()``. Time only moves when the test
 says so (:meth:`Scenario.when_time_passes` publishes the component's clock ticks). With ``follow=True``
 what the component publishes to a topic it reads itself (a repartitioning hop) is delivered back to it.
+With ``local_hops=True`` (unit tier) such a hop is handed over in process, as a worker holding the
+target partition does, and never shows among the published records.
 """
 
 from __future__ import annotations
@@ -27,6 +29,8 @@ import uuid
 from dataclasses import dataclass
 from types import SimpleNamespace
 from typing import Any, Iterable
+
+from mode.utils import loops as _mode_loops
 
 from opengym_streams.component import CLOCK_TICKED, Agent, Component, unpack
 from opengym_streams.event import Event
@@ -70,7 +74,8 @@ class Scenario:
     """One component, or several (a choreography: with ``follow=True`` each reacts to what the one before
     it published). A record goes to every agent of the scenario that reads its topic."""
 
-    def __init__(self, *components: Component, now: int = T0, follow: bool = False, tier: str = "unit"):
+    def __init__(self, *components: Component, now: int = T0, follow: bool = False, tier: str = "unit",
+                 local_hops: bool = False):
         if tier not in ("unit", "agent"):
             raise ValueError("tier is 'unit' or 'agent'")
         if not components:
@@ -80,6 +85,9 @@ class Scenario:
         self.now = now
         self.follow = follow
         self.tier = tier
+        self.local_hops = local_hops
+        if local_hops and tier != "unit":
+            raise ValueError("local_hops is a unit-tier option (the agent tier holds no partitions)")
         self.published: list[Published] = []
         self.last: list[Published] = []
         self._offset = 0
@@ -90,6 +98,10 @@ class Scenario:
                     self._reads.setdefault(topic.name, []).append((component, agent, topic))
         self._tables: dict[str, Any] = {}
         self._loop = asyncio.new_event_loop()
+        # Faust's services schedule their waits (a batch's timeout among them) on the loop mode resolved
+        # for them, and mode caches the first loop a thread resolved: both must be the scenario's.
+        asyncio.set_event_loop(self._loop)
+        _mode_loops._current_loop.loop = self._loop
         if tier == "unit":
             self._setup_unit()
         else:
@@ -170,6 +182,8 @@ class Scenario:
             for ctx in self._contexts.values():
                 self._loop.run_until_complete(ctx.__aexit__(None, None, None))
         self._loop.close()
+        asyncio.set_event_loop(None)
+        _mode_loops._current_loop.loop = None
 
     def __enter__(self) -> "Scenario":
         return self
@@ -229,10 +243,14 @@ class Scenario:
             def now(self) -> int:
                 return scenario.now
 
+            def owns(self, topic: Topic, partition: int) -> bool:
+                return scenario.local_hops  # as if this worker held every partition
+
         self._processors = {}
         for component in self.components:
             processor = Recording(component)
             processor.sink = self._record_unit
+            processor.tables = self._tables
             self._processors[component.name] = processor
             for agent in component.agents:
                 if agent.table is not None:

@@ -17,11 +17,12 @@ grants, facts and replies vanish this way around worker starts and rebalances (d
 patched ``Consumer.ack`` refuses those acks. The commit then stops below the dropped offset until the
 seek delivers the message again (handlers dedupe the replays).
 
-**Table changes are written at commit.** Before every offset commit the patched
-``Consumer._commit_tps`` hands the pending changes of every write-behind table to the producer
-(:class:`streams.app.WriteBehindTable`: one changelog record per changed key per commit instead of one
-per assignment). Faust then flushes the producer and commits, so no offset is committed ahead of the
-state it produced.
+**Outputs and state before the offsets.** Before every offset commit (the periodic one and the one a
+rebalance makes before it gives partitions away) the patched ``Consumer._commit_tps`` calls the
+runtime's :meth:`~opengym_streams.runtime.Runtime.before_commit`: with no batch running, it waits until
+the broker has every output sent since the last commit, then writes each changed key's state to its
+changelog and waits for that. Only then does Faust commit, so no offset is committed ahead of the
+outputs or the state it caused.
 
 **A produce request takes every batch that is waiting for its broker.** aiokafka lingers each
 partition's batch on its own clock and sends only the batches whose linger has run out, so a worker
@@ -77,13 +78,17 @@ def apply(settings=None) -> None:
 
     commit_tps = Consumer._commit_tps
 
-    async def commit_tps_after_table_changes(self, tps, start_new_transaction):
-        from opengym_streams.tables import flush_table_changes
+    async def commit_tps_after_outputs_and_state(self, tps, start_new_transaction):
+        runtime = getattr(self.app, "opengym_runtime", None)
+        if runtime is not None:
+            await runtime.before_commit()
+        else:  # a plain Faust app with our tables
+            from opengym_streams.tables import flush_table_changes
 
-        flush_table_changes(self.app)
+            flush_table_changes(self.app)
         return await commit_tps(self, tps, start_new_transaction)
 
-    Consumer._commit_tps = commit_tps_after_table_changes
+    Consumer._commit_tps = commit_tps_after_outputs_and_state
 
     if settings.drain_node:
         from aiokafka.producer.message_accumulator import MessageAccumulator

@@ -22,7 +22,7 @@ from confluent_kafka.admin import NewTopic
 
 from opengym_streams import stack
 from opengym_streams.kafka import admin, consumer, producer
-from opengym_streams.settings import get_settings
+from opengym_streams.settings import get_settings, knob
 
 PASSTHROUGH_HOPS: dict[str, tuple[tuple[str, tuple[str, ...]], ...]] = {
     # process -> ((input topic, (output topics...)), ...): the pipeline's hops for one confirmed booking.
@@ -238,3 +238,109 @@ def passthrough(bookings: int, record_size: int, partitions: int = 4, timeout: f
         return PassThrough(bookings, record_size, seconds, bookings / seconds, bookings * hops_per_booking / seconds)
     finally:
         _delete(list(names.values()))
+
+
+@dataclass(frozen=True)
+class PassthroughConfig:
+    source: str = knob("OPENGYM_BENCH_PASSTHROUGH_IN", "bench.passthrough.in", "the bare Faust baseline's input topic")
+    sink: str = knob("OPENGYM_BENCH_PASSTHROUGH_OUT", "bench.passthrough.out", "the bare Faust baseline's output topic")
+
+
+@dataclass
+class FaustPassThrough:
+    records: int
+    record_size: int
+    cpu_s: float
+    seconds: float
+    cpu_us_per_record_hop: float
+    """One read and one write: what a record costs to move through one bare Faust agent."""
+    cpu_us_per_record_op: float
+    """Half of that: a record read or a record written."""
+
+
+def faust_passthrough(records: int, record_size: int, partitions: int = 4, timeout: float = 300.0) -> FaustPassThrough:
+    """(c) A bare Faust agent (``opengym_streams.bench.faust_passthrough``) as a real worker: ``records`` raw
+    records in, the same out; its CPU time between ready and the last output."""
+    import signal
+    import sys
+    from pathlib import Path
+
+    run = uuid.uuid4().hex[:8]
+    source, sink = f"bench.fpt.{run}.in", f"bench.fpt.{run}.out"
+    _create([source, sink], partitions)
+    home = get_settings().home / "state" / "bench" / f"fpt-{run}"
+    home.mkdir(parents=True, exist_ok=True)
+    log_path = home / "worker.log"
+    env = {**os.environ, "OPENGYM_BENCH_PASSTHROUGH_IN": source, "OPENGYM_BENCH_PASSTHROUGH_OUT": sink,
+           "OPENGYM_HOME": str(home), "PYTHONUNBUFFERED": "1"}
+    env.pop("OPENGYM_TOPIC_PREFIX", None)
+    faust = str(Path(sys.executable).with_name("faust"))
+    with open(log_path, "wb") as log:
+        worker = subprocess.Popen([faust, "-A", "opengym_streams.bench.faust_passthrough", "worker", "-l", "info",
+                                   "--without-web"], stdout=log, stderr=subprocess.STDOUT, env=env,
+                                  start_new_session=True)
+    try:
+        deadline = time.monotonic() + 120
+        while "Worker ready" not in log_path.read_text(errors="replace"):
+            if worker.poll() is not None or time.monotonic() > deadline:
+                raise RuntimeError(f"the Faust pass-through did not get ready: {log_path.read_text()[-600:]}")
+            time.sleep(0.2)
+        cpu_before = _process_cpu_s(worker.pid)
+        started = time.monotonic()
+        prod = producer(**{"linger.ms": 20})
+        payload = os.urandom(record_size)
+        for i in range(records):
+            while True:
+                try:
+                    prod.produce(source, key=f"record-{run}-{i}".encode(), value=payload)
+                    break
+                except BufferError:
+                    prod.poll(0.05)
+        prod.flush(60)
+        wait_for_counts({sink: records}, partitions, timeout, poll_s=0.05)
+        seconds = time.monotonic() - started
+        cpu = _process_cpu_s(worker.pid) - cpu_before
+        return FaustPassThrough(records, record_size, round(cpu, 3), round(seconds, 3),
+                                round(cpu * 1e6 / records, 1), round(cpu * 1e6 / (2 * records), 1))
+    finally:
+        os.killpg(worker.pid, signal.SIGTERM)
+        try:
+            worker.wait(30)
+        except subprocess.TimeoutExpired:
+            os.killpg(worker.pid, signal.SIGKILL)
+        _delete([source, sink])
+
+
+def _process_cpu_s(pid: int) -> float:
+    from pathlib import Path
+
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def topic_ends(prefix: str) -> dict[tuple[str, int], int]:
+    """End offset of every partition of every topic whose name starts with ``prefix`` (changelogs included)."""
+    client = consumer(f"bench.ends.{uuid.uuid4().hex[:8]}")
+    try:
+        names = [t for t in client.list_topics(timeout=10).topics if t.startswith(prefix)]
+        ends = {}
+        for name in names:
+            for p in client.list_topics(name, timeout=10).topics[name].partitions:
+                ends[(name, p)] = client.get_watermark_offsets(TopicPartition(name, p), timeout=10)[1]
+        return ends
+    finally:
+        client.close()
+
+
+def group_offsets(groups: list[str]) -> dict[tuple[str, str, int], int]:
+    """Committed offset of every partition each consumer group has committed: (group, topic, partition)."""
+    from confluent_kafka import ConsumerGroupTopicPartitions
+
+    client = admin()
+    found = {}
+    for group in groups:
+        result = client.list_consumer_group_offsets([ConsumerGroupTopicPartitions(group)])[group].result(30)
+        for tp in result.topic_partitions or ():
+            if tp.offset >= 0:
+                found[(group, tp.topic, tp.partition)] = tp.offset
+    return found

@@ -59,6 +59,8 @@ class BenchOptions:
     baselines: bool = True
     broker_records: int = 200_000
     passthrough_bookings: int = 20_000
+    faust_records: int = 50_000
+    faust_only: bool = False
     observer: bool = True
     results: Path | None = None
     label: str = ""
@@ -98,6 +100,13 @@ class PipelineResult:
     rates: list[dict] = field(default_factory=list)
     ratio_to_passthrough: float | None = None
     ratio_to_broker: float | None = None
+    faust_passthrough: dict | None = None
+    record_ops: dict[str, float] = field(default_factory=dict)
+    """Record operations per booking during the backlog, by kind (reads by every consumer group)."""
+    cpu_ms_per_booking: dict[str, float] = field(default_factory=dict)
+    """CPU ms per booking, per worker, all workers and the broker."""
+    cpu_us_per_record_op: float | None = None
+    """All workers' CPU over all record operations (the broker's apart), beside the bare Faust agent's."""
 
 
 def _cpu_seconds(pid: int) -> float:
@@ -136,6 +145,47 @@ def message_size(plan) -> float:
 def _events_written(start: dict[tuple[str, int], int]) -> int:
     end = end_offsets(tuple(t for t in ALL_TOPICS))
     return sum(high - start.get(key, 0) for key, high in end.items())
+
+
+def _ticks_written(supervisor) -> int:
+    """Clock ticks the workers have published (their opengym_events_out_total, scraped)."""
+    import urllib.request
+
+    total = 0
+    for component in supervisor.workers:
+        port = SYSTEM.component(component).metrics_port
+        try:
+            text = urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=5).read().decode()
+        except OSError:
+            continue
+        for line in text.splitlines():
+            if line.startswith("opengym_events_out_total{") and 'event_type="ClockTicked"' in line:
+                total += int(float(line.rsplit(" ", 1)[1]))
+    return total
+
+
+def record_ops(prefix: str, bookings: int, ends_before, ends_after, reads_before, reads_after, ticks: int) -> dict:
+    """Record operations per booking by kind: the workers' writes (events, repartitions, changelogs, ticks)
+    from every topic's end offsets, and every consumer group's reads from its committed offsets."""
+    by_name = {topic_name(t): t for t in ALL_TOPICS}
+    written: dict[str, int] = {"events": 0, "internal": 0, "changelog": 0, "other": 0}
+    for key, end in ends_after.items():
+        delta = end - ends_before.get(key, 0)
+        topic = by_name.get(key[0])
+        if topic is None:
+            written["changelog" if key[0].endswith("-changelog") else "other"] += delta
+        elif topic.kind == "internal":
+            written["internal"] += delta
+        else:
+            written["events"] += delta
+    written["events"] -= bookings + ticks  # the driver's requests, and the ticks counted apart
+    reads = sum(offset - reads_before.get(key, 0) for key, offset in reads_after.items())
+    ops = {"events": written["events"], "internal": written["internal"], "changelog": written["changelog"],
+           "ticks": ticks, "other writes": written["other"], "reads": reads}
+    per = {kind: round(count / bookings, 2) for kind, count in ops.items()}
+    per["writes"] = round(sum(v for k, v in ops.items() if k != "reads") / bookings, 2)
+    per["total"] = round(per["writes"] + per["reads"], 2)
+    return per
 
 
 def _latencies(facts, booking_ids) -> tuple[dict, dict]:
@@ -194,6 +244,10 @@ def run(options: BenchOptions, out: TextIO = sys.stdout) -> PipelineResult:
         start_offsets = end_offsets(tuple(t for t in ALL_TOPICS))
         terminal_topic = topic_name(RESERVATION_EVENTS)
         before_terminal = baselines.topic_count(terminal_topic, PARTITIONS)
+        prefix = os.environ["OPENGYM_TOPIC_PREFIX"]
+        groups = [f"{prefix}opengym-{c}" for c in components]
+        ends_before, reads_before = baselines.topic_ends(prefix), baselines.group_offsets(groups)
+        ticks_before = _ticks_written(supervisor)
         cpu_before = {c: _cpu_seconds(w.pid) for c, w in supervisor.workers.items()}
         kafka_pid = stack.our_pid(stack.Layout(get_settings().home), "kafka")
         broker_before = _cpu_seconds(kafka_pid) if kafka_pid else 0.0
@@ -221,6 +275,17 @@ def run(options: BenchOptions, out: TextIO = sys.stdout) -> PipelineResult:
             result.usage[c] = asdict(ProcessUsage(round(_cpu_seconds(w.pid) - cpu_before[c], 2),
                                                   round(_peak_rss_mb(w.pid), 1)))
         result.broker_cpu_s = round((_cpu_seconds(kafka_pid) if kafka_pid else 0.0) - broker_before, 2)
+        result.record_ops = record_ops(prefix, len(plan.bookings), ends_before, baselines.topic_ends(prefix),
+                                       reads_before, baselines.group_offsets(groups),
+                                       _ticks_written(supervisor) - ticks_before)
+        n = len(plan.bookings)
+        result.cpu_ms_per_booking = {c: round(u["cpu_s"] * 1000 / n, 3) for c, u in result.usage.items()}
+        workers_cpu = sum(u["cpu_s"] for u in result.usage.values())
+        result.cpu_ms_per_booking["all workers"] = round(workers_cpu * 1000 / n, 3)
+        result.cpu_ms_per_booking["broker"] = round(result.broker_cpu_s * 1000 / n, 3)
+        result.cpu_ms_per_booking["workers + broker"] = round((workers_cpu + result.broker_cpu_s) * 1000 / n, 3)
+        ops = result.record_ops["total"] * n
+        result.cpu_us_per_record_op = round(workers_cpu * 1e6 / ops, 1) if ops else None
         settler = Driver(plan, collector)
         settler.sent_bookings = [b.booking_id for b in plan.bookings]
         settler._checks_in = set()  # no check-ins in the backlog: nothing outstanding on attendance
@@ -266,10 +331,16 @@ def run(options: BenchOptions, out: TextIO = sys.stdout) -> PipelineResult:
     # broker and delete their topics, and the broker removes the deleted logs a minute later, in the
     # background, where it could land in the pipeline's backlog. The baselines, a hundred times
     # faster, are the less sensitive of the two to the pipeline's leftovers.
-    if options.baselines:
+    if options.baselines and not options.faust_only:
         say(f"baseline (a): Kafka's producer/consumer perf tools, {options.broker_records} records of {size:.0f} B ...")
         result.broker = asdict(baselines.broker_limit(options.broker_records, int(size)))
         say(f"  produce {result.broker['produce_per_s']:,.0f} msg/s, consume {result.broker['consume_per_s']:,.0f} msg/s")
+    if options.baselines:
+        say(f"baseline (c): a bare Faust agent passing {options.faust_records} raw records through ...")
+        result.faust_passthrough = asdict(baselines.faust_passthrough(options.faust_records, int(size)))
+        say(f"  {result.faust_passthrough['cpu_us_per_record_hop']:.0f} us CPU per record hop, "
+            f"{result.faust_passthrough['cpu_us_per_record_op']:.0f} us per record operation")
+    if options.baselines and not options.faust_only:
         say(f"baseline (b): raw confluent-kafka pass-through over the same hops, "
             f"{options.passthrough_bookings} bookings ...")
         result.passthrough = asdict(baselines.passthrough(options.passthrough_bookings, int(size)))
@@ -298,6 +369,9 @@ def render(r: PipelineResult) -> str:
     if r.broker:
         row("(a) broker produce, msg/s", f"{r.broker['produce_per_s']:,.0f}")
         row("(a) broker consume, msg/s", f"{r.broker['consume_per_s']:,.0f}")
+    if r.faust_passthrough:
+        row("(c) bare Faust agent, CPU us per record hop", f"{r.faust_passthrough['cpu_us_per_record_hop']:,.0f}")
+        row("(c) bare Faust agent, CPU us per record op", f"{r.faust_passthrough['cpu_us_per_record_op']:,.0f}")
     if r.passthrough:
         row("(b) raw pass-through, bookings/s", f"{r.passthrough['bookings_per_s']:,.0f}")
         row("(b) raw pass-through, msg/s", f"{r.passthrough['messages_per_s']:,.0f}")
@@ -315,6 +389,15 @@ def render(r: PipelineResult) -> str:
     for component, usage in r.usage.items():
         row(f"{component}: CPU s during backlog / peak RSS MB", f"{usage['cpu_s']:.1f} / {usage['peak_rss_mb']:.0f}")
     row("broker: CPU s during backlog", f"{r.broker_cpu_s:.1f}")
+    for who, ms in r.cpu_ms_per_booking.items():
+        row(f"CPU ms per booking: {who}", f"{ms:.2f}")
+    for kind, per in r.record_ops.items():
+        row(f"record ops per booking: {kind}", f"{per:.2f}")
+    if r.cpu_us_per_record_op is not None:
+        row("CPU us per record op, all workers", f"{r.cpu_us_per_record_op:,.0f}")
+    if r.cpu_us_per_record_op is not None and r.faust_passthrough:
+        row("ratio to the bare Faust agent's record op",
+            f"{r.cpu_us_per_record_op / r.faust_passthrough['cpu_us_per_record_op']:.2f}")
     row("invariants", "OK" if not r.violations else f"{len(r.violations)} violations")
     return "\n".join(lines)
 
@@ -326,8 +409,12 @@ def add_arguments(parser) -> None:
                         help="offered rates as fractions of the sustained rate (default %(default)s; '' skips)")
     parser.add_argument("--rate-seconds", type=float, default=BenchOptions.rate_seconds,
                         help="seconds of bookings offered at each rate (default %(default)s)")
-    parser.add_argument("--no-baselines", action="store_true", help="skip the broker and pass-through baselines")
+    parser.add_argument("--no-baselines", action="store_true", help="skip every baseline")
+    parser.add_argument("--faust-baseline-only", action="store_true",
+                        help="of the baselines, run only (c) the bare Faust agent")
     parser.add_argument("--passthrough-bookings", type=int, default=BenchOptions.passthrough_bookings)
+    parser.add_argument("--faust-records", type=int, default=BenchOptions.faust_records,
+                        help="records through the bare Faust agent baseline (default %(default)s)")
     parser.add_argument("--broker-records", type=int, default=BenchOptions.broker_records)
     parser.add_argument("--no-observer", action="store_true", help="run the pipeline without the observer")
     parser.add_argument("--results", type=Path, help="write the JSON results here (default bench-results/...)")
@@ -341,7 +428,9 @@ def main(args) -> int:
         bookings=args.bookings,
         rate_fractions=tuple(float(f) for f in args.rates.split(",") if f.strip()),
         rate_seconds=args.rate_seconds, baselines=not args.no_baselines,
+        faust_only=args.faust_baseline_only,
         broker_records=args.broker_records, passthrough_bookings=args.passthrough_bookings,
+        faust_records=args.faust_records,
         observer=not args.no_observer, results=args.results, label=args.label,
         keep_topics=args.keep_topics)
     result = run(options)

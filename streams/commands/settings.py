@@ -25,9 +25,10 @@ def all_knobs() -> dict:
     from opengym_streams.observer import ObserverConfig
     from opengym_streams.settings import KNOBS, Settings, knobs_of
     from opengym_streams.system import load
+    from opengym_streams.bench.baselines import PassthroughConfig
     from opengym_streams.ui import UIConfig
 
-    for config in (Settings, ObserverConfig, UIConfig):
+    for config in (Settings, ObserverConfig, UIConfig, PassthroughConfig):
         knobs_of(config)
     system = load()
     for config in system.knobs():

@@ -109,16 +109,20 @@ def test_a_due_batch_takes_the_other_batches_for_its_broker_along():
             loop.close()
 
 
-def test_a_commit_hands_pending_table_changes_to_the_producer_first(monkeypatch):
+def test_a_commit_waits_for_the_runtime_before_it_chooses_offsets():
     import asyncio
 
-    import opengym_streams.tables
     tuning.apply()
     order = []
-    monkeypatch.setattr(opengym_streams.tables, "flush_table_changes", lambda app: order.append("table changes sent") or 1)
-    consumer = SimpleNamespace(app=object(), _filter_committable_offsets=lambda tps: order.append("offsets chosen") or {})
+
+    async def before_commit():
+        await asyncio.sleep(0)
+        order.append("outputs and state delivered")
+
+    app = SimpleNamespace(opengym_runtime=SimpleNamespace(before_commit=before_commit))
+    consumer = SimpleNamespace(app=app, _filter_committable_offsets=lambda tps: order.append("offsets chosen") or {})
     assert asyncio.run(Consumer._commit_tps(consumer, [], True)) is False
-    assert order == ["table changes sent", "offsets chosen"]
+    assert order == ["outputs and state delivered", "offsets chosen"]
 
 
 def test_standby_replicas_come_from_the_environment(monkeypatch, tmp_path):

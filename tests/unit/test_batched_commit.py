@@ -1,0 +1,160 @@
+"""The batched hot path's two promises, on the runtime's own code (no broker): an in-process hop gives the
+same outcome as the same hop through Kafka, and no offset is committed ahead of the outputs and state changes
+of the events before it."""
+
+from __future__ import annotations
+
+import asyncio
+
+import pytest
+
+import opengym.agents.reservation as reservation
+from opengym.models import BookClassRequested, ScheduleClassRequested
+from opengym_streams.runtime import DeliveryFailed, Runtime
+from opengym_streams.testing import Scenario
+
+T0 = 1_000_000
+
+
+def schedule():
+    return ScheduleClassRequested.new(correlation_id="c1", class_id="c1", gym_id="gym-a", capacity=1,
+                                      starts_at=T0 + 3_600_000, occurred_at=T0)
+
+
+def book(booking_id):
+    return BookClassRequested.new(correlation_id=booking_id, booking_id=booking_id, member_id="m1",
+                                  class_id="c1", occurred_at=T0)
+
+
+FACTS = (schedule(), book("b1"), book("b2"))
+
+
+def run_booking(**options):
+    scheduled, b1, b2 = FACTS
+    with Scenario(reservation.build(), now=T0, **options) as saga:
+        saga.given(scheduled)
+        first = saga.when(b1)
+        second = saga.when(b2)  # the class is full now
+        return first, second, saga.state("bookings", "b1"), saga.state("bookings", "b2")
+
+
+def test_a_hop_to_a_partition_this_worker_holds_is_handed_over_in_process_with_the_same_outcome():
+    through_kafka = run_booking(follow=True)
+    in_process = run_booking(local_hops=True)
+    kafka_first, kafka_second, kafka_b1, kafka_b2 = through_kafka
+    local_first, local_second, local_b1, local_b2 = in_process
+    # Through Kafka the seat request and its answer are records; in process they are not published at all.
+    assert [p.type for p in kafka_first] == ["SeatHoldRequested", "SeatHeld", "InstrumentConsumeRequested"]
+    assert [p.type for p in local_first] == ["InstrumentConsumeRequested"]
+    assert local_first[0].event == kafka_first[-1].event  # same derived ids, same content
+    hops = {kafka_first[0].topic, kafka_first[1].topic}  # the seats topic and the seat replies
+    assert [p.type for p in local_second] == ["ReservationRejected"]
+    assert [p.event for p in local_second] == [p.event for p in kafka_second if p.topic not in hops]
+    assert local_b1 == kafka_b1 and local_b2 == kafka_b2
+
+
+class Producer:
+    """Stands in for the broker's acknowledgements: every record sent gets a future the test resolves."""
+
+    def __init__(self):
+        self.sent: list[tuple[str, bytes, bytes | None, asyncio.Future]] = []
+
+    async def produce(self, name, key, value, partition):
+        future = asyncio.get_running_loop().create_future()
+        self.sent.append((name, key, value, future))
+        return future
+
+
+@pytest.fixture
+def runtime(monkeypatch, tmp_path):
+    monkeypatch.setenv("OPENGYM_STORE", "memory")
+    monkeypatch.setenv("OPENGYM_HOME", str(tmp_path))
+    loop = asyncio.new_event_loop()
+    asyncio.set_event_loop(loop)
+    runtime = Runtime(reservation.build())
+    producer = Producer()
+    runtime._produce = producer.produce
+    runtime.crashed = []
+
+    async def crash(reason):
+        runtime.crashed.append(reason)
+
+    runtime.app.crash = crash
+    yield runtime, producer, loop
+    loop.close()
+    asyncio.set_event_loop(None)
+
+
+def test_state_goes_to_the_changelog_only_after_the_outputs_are_confirmed_and_the_commit_waits_for_both(runtime):
+    runtime, producer, loop = runtime
+
+    async def scenario():
+        await runtime.sink("opengym.reservation.events", b"b1", b"out-1", None)
+        table = runtime.tables["bookings"]
+        table["b1"] = {"phase": "A"}
+        table["b1"] = {"phase": "B"}  # written twice, sent once
+        commit = asyncio.ensure_future(runtime.before_commit())
+        await asyncio.sleep(0)
+        assert [s[0] for s in producer.sent] == ["opengym.reservation.events"]  # state waits for the output
+        assert not commit.done()
+        producer.sent[0][3].set_result(None)
+        for _ in range(5):
+            await asyncio.sleep(0)
+        changelog = [s for s in producer.sent[1:]]
+        assert [(key, value) for _, key, value, _ in changelog] == [(b"b1", b'{"phase":"B"}')]
+        assert changelog[0][0].endswith("bookings-changelog")
+        assert not commit.done()  # the changelog record is not confirmed yet
+        changelog[0][3].set_result(None)
+        await asyncio.wait_for(commit, 1)
+        assert table.changes() == []  # nothing left to send
+
+    loop.run_until_complete(scenario())
+
+
+def test_an_output_the_broker_refuses_stops_every_later_commit_and_crashes_the_worker(runtime):
+    runtime, producer, loop = runtime
+
+    async def scenario():
+        await runtime.sink("opengym.reservation.events", b"b1", b"out-1", None)
+        runtime.tables["bookings"]["b1"] = {"phase": "A"}
+        producer.sent[0][3].set_exception(RuntimeError("MessageSizeTooLarge"))
+        with pytest.raises(DeliveryFailed):
+            await runtime.before_commit()
+        assert len(producer.sent) == 1  # the state of an undelivered output is never sent
+        with pytest.raises(DeliveryFailed):
+            await runtime.before_commit()
+        for _ in range(3):
+            await asyncio.sleep(0)
+        assert [type(r) for r in runtime.crashed] == [RuntimeError]
+
+    loop.run_until_complete(scenario())
+
+
+def test_a_commit_waits_for_the_batch_that_is_running():
+    from opengym_streams.runtime import CommitGate
+
+    async def scenario():
+        gate = CommitGate()
+        order = []
+        release = asyncio.Event()
+
+        async def batch():
+            async with gate.batch():
+                order.append("batch started")
+                await release.wait()
+                order.append("batch done")
+
+        async def commit():
+            async with gate.closed():
+                order.append("commit")
+
+        running = asyncio.ensure_future(batch())
+        await asyncio.sleep(0)
+        committing = asyncio.ensure_future(commit())
+        await asyncio.sleep(0)
+        assert order == ["batch started"]
+        release.set()
+        await asyncio.gather(running, committing)
+        assert order == ["batch started", "batch done", "commit"]
+
+    asyncio.run(scenario())
