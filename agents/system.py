@@ -99,4 +99,6 @@ HERE = Path(__file__).resolve().parent
 
 SYSTEM = System("opengym", topics.CATALOG, COMPONENTS, processes, knobs=knobs, namespace="opengym",
                 schemas=HERE.parent / "schemas", models=HERE.parent / "opengym" / "models.py",
+                docs=HERE.parent / "docs", demo="opengym.demo", title="OpenGym",
+                correlation_fields=("booking_id", "settlement_id", "class_id", "instrument_id", "payment_id"),
                 doc="A fitness platform whose members book classes at partner gyms.")

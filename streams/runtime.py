@@ -1,7 +1,8 @@
 """The runtime a :class:`~streams.component.Component` runs on: one Faust app, Avro in and out.
 
-- The app: id ``<prefix>opengym-<component>``, broker and prefix from :class:`~streams.settings.Settings`,
-  the catalog's partition count, store ``memory://`` or ``rocksdb://`` (``OPENGYM_STORE``), web server off.
+- The app: id ``<prefix>`` plus the topic catalog's app id of the component (``opengym-<component>``),
+  broker and prefix from :class:`~streams.settings.Settings`, the catalog's partition count, store
+  ``memory://`` or ``rocksdb://`` (``OPENGYM_STORE``), web server off.
   With a ``clock`` topic, a leader-only timer publishes a ``ClockTicked`` to every partition of it every
   ``OPENGYM_TICK_INTERVAL`` seconds. The Faust/aiokafka tuning (:mod:`streams.tuning`) is applied when a
   worker starts, never on import.
@@ -82,7 +83,7 @@ def _unwrapped(wake):
 
 def make_app(component: "Component") -> faust.App:
     settings = component.settings
-    app_id = f"{settings.topic_prefix}opengym-{component.name}"
+    app_id = settings.topic_prefix + component.topics.app_id(component.name)
     datadir = Path(settings.home) / "faust" / app_id
     datadir.mkdir(parents=True, exist_ok=True)
     port = component.metrics_port

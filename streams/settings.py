@@ -216,13 +216,16 @@ def get_settings() -> Settings:
     return Settings.from_env()
 
 
-def knob_table(extra: Callable[[], object] | None = None) -> str:
-    """Markdown table of every declared knob (call the system's builders first so theirs are in)."""
-    knobs_of(Settings)
-    if extra is not None:
-        extra()
+def knob_table(extra: Callable[[], object] | None = None, knobs: Mapping[str, Knob] | None = None) -> str:
+    """Markdown table of ``knobs`` (default: every knob declared so far; call the system's builders first
+    so theirs are in)."""
+    if knobs is None:
+        knobs_of(Settings)
+        if extra is not None:
+            extra()
+        knobs = KNOBS
     rows = ["| variable | default | read by | meaning |", "| --- | --- | --- | --- |"]
-    for one in sorted(KNOBS.values(), key=lambda k: (k.owner != "opengym_streams.settings.Settings", k.owner, k.env)):
+    for one in sorted(knobs.values(), key=lambda k: (k.owner != "opengym_streams.settings.Settings", k.owner, k.env)):
         default = one.default
         if isinstance(default, Path) and default == _default_home():
             shown = "`~/.cache/opengym`"

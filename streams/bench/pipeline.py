@@ -3,14 +3,16 @@
 Every component and the observer run as separate worker processes (``opengym worker``), exactly as in
 the demo. Two modes:
 
-- **backlog**: N bookings written as fast as the producer takes them; the clock runs from the first
-  write to the broker timestamp of the last downstream fact (billing line, pending attendance,
-  notification). Sustained bookings/s and events/s.
-- **fixed rates**: bookings offered at fractions of the sustained rate; latency from the request's
+- **backlog**: N requests of the system demo's workload (OpenGym's bookings) written as fast as the
+  producer takes them; the clock runs from the first write to the broker timestamp of the last
+  downstream fact of their orchestration's success (for a booking: billing line, pending attendance,
+  notification). Sustained requests/s and events/s.
+- **fixed rates**: requests offered at fractions of the sustained rate; latency from the request's
   ``occurred_at`` to its terminal event and to its last downstream fact (p50, p95, p99).
 
 It also reports CPU seconds per component and for the broker, and peak RSS per worker, and checks the
-booking invariants at the end: a fast run that loses or doubles anything is a failed run.
+demo's invariants at the end: a fast run that loses or doubles anything is a failed run. The shape
+(request, terminal events, downstream facts) comes from the system's catalog, the workload from its demo.
 The baselines (``streams.bench.baselines``) run after the pipeline, in the same invocation, on the same message size.
 """
 
@@ -30,25 +32,64 @@ from opengym_streams import stack
 from opengym_streams.bench import baselines
 from opengym_streams.codec import AvroCodec
 from opengym_streams.demo.collector import FactCollector, end_offsets
-from opengym_streams.demo.driver import Driver
-from opengym_streams.demo.facts import DOWNSTREAM_TYPES
-from opengym_streams.demo.invariants import Expectations, check_invariants
-from opengym_streams.demo.runner import Faults, metrics_env
+from opengym_streams.demo.runner import metrics_env
+from opengym_streams.demo.spec import Demo, demo_of
 from opengym_streams.demo.summary import percentile
-from opengym_streams.demo.supervisor import COMPONENTS, OBSERVER, Supervisor, observer_available
-from opengym_streams.demo.workload import WorkloadConfig, booking_event, plan_workload
+from opengym_streams.demo.supervisor import Supervisor, observer_available
 from opengym_streams.event import now_ms
 from opengym_streams.kafka import create_topics, delete_topics_with_prefix
 from opengym_streams.settings import get_settings
-from opengym_streams.system import load
-from opengym_streams.topic import topic_name
+from opengym_streams.system import System, load
+from opengym_streams.topic import Topic, topic_name
 
-SYSTEM = load()
-ALL_TOPICS = SYSTEM.topics.all
-PARTITIONS = SYSTEM.topics.partitions
-RESERVATION_EVENTS = SYSTEM.topic_for_event("ReservationConfirmed")
-DOWNSTREAM_TOPICS = tuple(SYSTEM.topic_for_event(t) for t in DOWNSTREAM_TYPES)
 CLK_TCK = os.sysconf("SC_CLK_TCK")
+
+
+@dataclass(frozen=True)
+class Shape:
+    """What the system's catalog says the pipeline is: the request, its orchestration's terminal events,
+    and the downstream processes its success triggers (the facts the backlog's clock stops on)."""
+
+    system: System
+    demo: Demo
+    trigger: str
+    terminal: tuple[str, ...]
+    succeeded: str
+    downstream: tuple[str, ...]
+
+    @classmethod
+    def of(cls, system: System) -> "Shape":
+        demo = demo_of(system)
+        trigger = demo.trigger
+        orch = next(bt.orchestration for bt in system.catalog.transactions
+                    if bt.orchestration is not None and bt.orchestration.trigger == trigger)
+        downstream = tuple(proc.start for bt in system.catalog.transactions for proc in bt.downstream
+                           if proc.trigger == orch.succeeded.event)
+        return cls(system, demo, trigger, orch.terminal, orch.succeeded.event, downstream)
+
+    @property
+    def all_topics(self) -> tuple[Topic, ...]:
+        return self.system.topics.all
+
+    @property
+    def partitions(self) -> int:
+        return self.system.topics.partitions
+
+    @property
+    def terminal_topic(self) -> Topic:
+        return self.system.topic_for_event(self.terminal[0])
+
+    @property
+    def downstream_topics(self) -> tuple[Topic, ...]:
+        return tuple(dict.fromkeys(self.system.topic_for_event(t) for t in self.downstream))
+
+    def downstream_counts(self, succeeded: int) -> dict[str, int]:
+        """Messages each downstream topic holds once every success has its downstream facts (one of each)."""
+        wanted: dict[str, int] = {}
+        for event in self.downstream:
+            name = topic_name(self.system.topic_for_event(event))
+            wanted[name] = wanted.get(name, 0) + succeeded
+        return wanted
 
 
 @dataclass
@@ -123,33 +164,31 @@ def machine() -> dict:
             "python": platform.python_version(), "kafka": stack.KAFKA_VERSION, "registry": stack.APICURIO_VERSION}
 
 
-def message_size(plan) -> float:
-    """Mean encoded size of the bookings the pipeline is fed (what the baselines send)."""
-    topic_for_event = SYSTEM.topic_for_event
-
+def message_size(driver) -> float:
+    """Mean encoded size of the requests the pipeline is fed (what the baselines send)."""
     codec = AvroCodec()
-    sample = [booking_event(plan, b) for b in plan.bookings[:50]]
-    sizes = [len(codec.encode(e, topic_name(topic_for_event(e.avro_name)))) for e in sample]
+    sample = [driver.request_event(r, now_ms()) for r in driver.requests()[:50]]
+    sizes = [len(codec.encode(e, topic_name(driver.system.topic_for_event(e.avro_name)))) for e in sample]
     return sum(sizes) / len(sizes)
 
 
-def _events_written(start: dict[tuple[str, int], int]) -> int:
-    end = end_offsets(tuple(t for t in ALL_TOPICS))
+def _events_written(shape: Shape, start: dict[tuple[str, int], int]) -> int:
+    end = end_offsets(shape.all_topics)
     return sum(high - start.get(key, 0) for key, high in end.items())
 
 
-def _latencies(facts, booking_ids) -> tuple[dict, dict]:
-    requests = facts.requests(booking_ids)
-    terminals = facts.terminals()
-    by_type = {t: {e.booking_id: e.occurred_at for e in facts.of(t)} for t in DOWNSTREAM_TYPES}
+def _latencies(shape: Shape, facts, ids) -> tuple[dict, dict]:
+    requests = facts.first(shape.trigger, ids)
+    terminals = facts.by_correlation(*shape.terminal)
+    by_type = {t: {e.correlation_id: e.occurred_at for e in facts.of(t)} for t in shape.downstream}
     to_terminal, to_downstream = [], []
-    for booking_id, request in requests.items():
-        ends = terminals.get(booking_id)
+    for cid, request in requests.items():
+        ends = terminals.get(cid)
         if not ends:
             continue
         to_terminal.append(ends[0].occurred_at - request.occurred_at)
-        if ends[0].type_name == "ReservationConfirmed":
-            done = [by_type[t].get(booking_id) for t in DOWNSTREAM_TYPES]
+        if ends[0].type_name == shape.succeeded:
+            done = [by_type[t].get(cid) for t in shape.downstream]
             if all(d is not None for d in done):
                 to_downstream.append(max(done) - request.occurred_at)
 
@@ -159,76 +198,91 @@ def _latencies(facts, booking_ids) -> tuple[dict, dict]:
     return pcts(to_terminal), pcts(to_downstream)
 
 
+class _Idle:
+    """A collector that reads nothing: a driver for the plan before the workers run (to size its requests)."""
+
+    def __init__(self, facts):
+        self.facts = facts
+
+    def poll(self, timeout: float = 0.0, max_messages: int = 0) -> int:
+        return 0
+
+
 def run(options: BenchOptions, out: TextIO = sys.stdout) -> PipelineResult:
     def say(msg: str) -> None:
         print(msg, file=out, flush=True)
 
     run_id = uuid.uuid4().hex[:8]
+    shape = Shape.of(load())
+    demo = shape.demo
     stack.up()
     # A topic namespace of its own: the run's facts are exactly what it wrote.
     os.environ["OPENGYM_TOPIC_PREFIX"] = f"bench{run_id}."
-    create_topics()
-    plan = plan_workload(WorkloadConfig(bookings=options.bookings, seed=11), f"{run_id}b")
-    size = message_size(plan)
+    create_topics(shape.all_topics)
+    faults = demo.bench_faults()
+    plan = demo.plan(demo.bench_workload(options.bookings, seed=11), f"{run_id}b")
+    planned = demo.driver(plan, _Idle(demo.facts()), faults)
+    size = message_size(planned)
     result = PipelineResult(options.label, machine(), round(size, 1), None, None)
-    say(f"bench pipeline {run_id}: {options.bookings} bookings backlog, message size {size:.0f} B, "
+    say(f"bench pipeline {run_id}: {options.bookings} {demo.requests} backlog, message size {size:.0f} B, "
         f"{result.machine['cores']} cores ({result.machine['cpu']})")
 
     log_dir = get_settings().home / "state" / "bench" / run_id
-    components = COMPONENTS + ((OBSERVER,) if options.observer and observer_available() else ())
-    # A deadline far beyond the backlog's drain time: the benchmark measures the happy path's
-    # throughput, not how many bookings a queue of thousands pushes past a 2 s deadline.
-    faults = Faults(delay_share=0.0, payment_failure_rate=0.0, tick_interval=1.0, booking_timeout_ms=600_000)
-    supervisor = Supervisor(log_dir, components, env={**faults.env(), "OPENGYM_TOPIC_PREFIX": os.environ["OPENGYM_TOPIC_PREFIX"]},
-                            env_per_component=metrics_env(components, True, say))
-    expect = Expectations(downstream=DOWNSTREAM_TYPES)
+    observer = shape.system.observer.name if shape.system.observer is not None else None
+    components = tuple(c.name for c in shape.system.workers) + (
+        (observer,) if observer and options.observer and observer_available() else ())
+    supervisor = Supervisor(log_dir, components, env={**demo.worker_env(faults),
+                                                      "OPENGYM_TOPIC_PREFIX": os.environ["OPENGYM_TOPIC_PREFIX"]},
+                            env_per_component=metrics_env(components, True, say, shape.system))
     try:
         say(f"pipeline: starting {len(components)} workers; logs in {log_dir}")
         supervisor.start()
-        collector = FactCollector(end_offsets())
-        driver = Driver(plan, collector)
+        collector = FactCollector(end_offsets(), facts=demo.facts())
+        driver = demo.driver(plan, collector, faults)
         driver.seed()
         collector.close()
 
         # ---- backlog ------------------------------------------------------------------------
-        start_offsets = end_offsets(tuple(t for t in ALL_TOPICS))
-        terminal_topic = topic_name(RESERVATION_EVENTS)
-        before_terminal = baselines.topic_count(terminal_topic, PARTITIONS)
+        requests = driver.requests()
+        ids = [driver.id_of(r) for r in requests]
+        start_offsets = end_offsets(shape.all_topics)
+        terminal_topic = topic_name(shape.terminal_topic)
+        before_terminal = baselines.topic_count(terminal_topic, shape.partitions)
         cpu_before = {c: _cpu_seconds(w.pid) for c, w in supervisor.workers.items()}
         kafka_pid = stack.our_pid(stack.Layout(get_settings().home), "kafka")
         broker_before = _cpu_seconds(kafka_pid) if kafka_pid else 0.0
-        say(f"backlog: writing {len(plan.bookings)} bookings as fast as the producer takes them ...")
+        say(f"backlog: writing {len(requests)} {demo.requests} as fast as the producer takes them ...")
         started_ms = time.time() * 1000
-        for booking in plan.bookings:
-            driver.send(booking_event(plan, booking, occurred_at=now_ms()))
+        for request in requests:
+            driver.send(driver.request_event(request, now_ms()))
         driver.flush()
-        baselines.wait_for_counts({terminal_topic: before_terminal + len(plan.bookings)}, PARTITIONS,
+        baselines.wait_for_counts({terminal_topic: before_terminal + len(requests)}, shape.partitions,
                                   timeout=max(300.0, options.bookings / 20))
         terminal_ms = baselines.last_timestamp_ms([terminal_topic])
-        collector = FactCollector(start_offsets)
+        collector = FactCollector(start_offsets, facts=demo.facts())
         collector.drain()
-        confirmed = len([e for e in collector.facts.of("ReservationConfirmed")])
-        # Each downstream topic holds exactly one fact per confirmed booking in this run (no check-ins).
-        baselines.wait_for_counts({topic_name(t): confirmed for t in DOWNSTREAM_TOPICS}, PARTITIONS, timeout=300.0)
-        end_ms = baselines.last_timestamp_ms([topic_name(t) for t in DOWNSTREAM_TOPICS])
-        result.backlog_bookings = len(plan.bookings)
+        succeeded = len([e for e in collector.facts.of(shape.succeeded)])
+        # Each downstream fact is published once per success in this run (the bench workload sends no follow-ups).
+        downstream = shape.downstream_counts(succeeded)
+        baselines.wait_for_counts(downstream, shape.partitions, timeout=300.0)
+        end_ms = baselines.last_timestamp_ms(list(downstream))
+        result.backlog_bookings = len(requests)
         result.backlog_seconds = round((end_ms - started_ms) / 1000, 3)
         result.terminal_seconds = round((terminal_ms - started_ms) / 1000, 3)
-        result.bookings_per_s = round(len(plan.bookings) / result.backlog_seconds, 1)
-        written = _events_written(start_offsets)
+        result.bookings_per_s = round(len(requests) / result.backlog_seconds, 1)
+        written = _events_written(shape, start_offsets)
         result.events_per_s = round(written / result.backlog_seconds, 1)
         for c, w in supervisor.workers.items():
             result.usage[c] = asdict(ProcessUsage(round(_cpu_seconds(w.pid) - cpu_before[c], 2),
                                                   round(_peak_rss_mb(w.pid), 1)))
         result.broker_cpu_s = round((_cpu_seconds(kafka_pid) if kafka_pid else 0.0) - broker_before, 2)
-        settler = Driver(plan, collector)
-        settler.sent_bookings = [b.booking_id for b in plan.bookings]
-        settler._checks_in = set()  # no check-ins in the backlog: nothing outstanding on attendance
+        settler = demo.driver(plan, collector, faults)
+        settler.sent = list(ids)
         settler.settle(300.0)
         collector.drain()
-        result.violations = check_invariants(collector.facts, [b.booking_id for b in plan.bookings], expect)
+        result.violations = demo.check(collector.facts, plan, faults)
         collector.close()
-        say(f"  drained in {result.backlog_seconds:.2f}s: {result.bookings_per_s:,.1f} bookings/s, "
+        say(f"  drained in {result.backlog_seconds:.2f}s: {result.bookings_per_s:,.1f} {demo.requests}/s, "
             f"{result.events_per_s:,.0f} events/s written; invariants: "
             f"{'OK' if not result.violations else f'{len(result.violations)} VIOLATIONS'}")
 
@@ -236,21 +290,18 @@ def run(options: BenchOptions, out: TextIO = sys.stdout) -> PipelineResult:
         for fraction in options.rate_fractions:
             rate = max(1.0, result.bookings_per_s * fraction)
             count = max(20, int(rate * options.rate_seconds))
-            rate_plan = plan_workload(WorkloadConfig(bookings=count, seed=13), f"{run_id}r{int(fraction * 100)}")
+            rate_plan = demo.plan(demo.bench_workload(count, seed=13), f"{run_id}r{int(fraction * 100)}")
             offsets = end_offsets()
-            collector = FactCollector(offsets)
-            driver = Driver(rate_plan, collector)
+            collector = FactCollector(offsets, facts=demo.facts())
+            driver = demo.driver(rate_plan, collector, faults)
             driver.seed()
-            say(f"rate {fraction:.0%} of sustained: {rate:,.1f} bookings/s for {count} bookings ...")
-            driver.send_bookings(rate)
-            # No check-ins here: the settlement chain is not on the latency path being measured.
-            driver.expected_downstream = DOWNSTREAM_TYPES
-            driver._checks_in = set()
+            say(f"rate {fraction:.0%} of sustained: {rate:,.1f} {demo.requests}/s for {count} {demo.requests} ...")
+            driver.send_requests(rate)
             driver.settle(300.0)
             collector.drain()
-            ids = [b.booking_id for b in rate_plan.bookings]
-            to_terminal, to_downstream = _latencies(collector.facts, ids)
-            violations = check_invariants(collector.facts, ids, expect)
+            ids = [driver.id_of(r) for r in driver.requests()]
+            to_terminal, to_downstream = _latencies(shape, collector.facts, ids)
+            violations = demo.check(collector.facts, rate_plan, faults)
             collector.close()
             result.rates.append(asdict(RateResult(round(rate, 1), count, to_terminal, to_downstream, len(violations))))
             result.violations += violations
