@@ -8,7 +8,7 @@ from opengym_streams.commands.demo import parse
 
 
 def test_fault_options_become_the_workers_environment(monkeypatch):
-    monkeypatch.delenv("OPENGYM_SYSTEM", raising=False)
+    monkeypatch.setenv("OPENGYM_SYSTEM", "")  # restored (unset) after the test, whatever parse() sets
     demo, options = parse(["--bookings", "50", "--seed", "3", "--delay-share", "0.2", "--delay-ms", "900",
                            "--booking-timeout-ms", "400", "--payment-failure-rate", "0.5", "--pause-notifications",
                            "--rate", "7"])
@@ -22,7 +22,7 @@ def test_fault_options_become_the_workers_environment(monkeypatch):
 
 
 def test_a_workload_without_bookings_is_refused(monkeypatch):
-    monkeypatch.delenv("OPENGYM_SYSTEM", raising=False)
+    monkeypatch.setenv("OPENGYM_SYSTEM", "")  # restored (unset) after the test, whatever parse() sets
     with pytest.raises(ValueError, match="--bookings must be at least 1"):
         parse(["--bookings", "0"])
 

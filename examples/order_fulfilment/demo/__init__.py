@@ -82,7 +82,8 @@ class OrderDemo(Demo):
     def driver(self, plan, collector, faults):
         from order_fulfilment.demo.driver import Driver
 
-        return Driver(plan, collector, labels_expected=faults.stuck_label_share <= 0)
+        return Driver(plan, collector, labels_expected=faults.stuck_label_share <= 0,
+                      late_pick_ms=faults.late_pick_ms if faults.late_pick_share > 0 else None)
 
     def seeded(self, plan) -> str:
         return f"{len(plan.stocked)} articles ({sum(a.stock for a in plan.stocked)} units)"

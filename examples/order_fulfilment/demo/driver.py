@@ -10,7 +10,7 @@ from confluent_kafka import Producer
 from opengym_streams.codec import AvroCodec
 from opengym_streams.demo import driver as library
 from opengym_streams.demo.collector import FactCollector
-from opengym_streams.event import Event
+from opengym_streams.event import Event, now_ms
 from order_fulfilment.agents.system import SYSTEM
 from order_fulfilment.demo.facts import PICKING_TERMINALS, PLACEMENT_TERMINALS
 from order_fulfilment.demo.workload import WorkloadPlan, order_event, stock_events
@@ -20,13 +20,16 @@ class Driver(library.Driver):
     trigger = "PlaceOrderRequested"
 
     def __init__(self, plan: WorkloadPlan, collector: FactCollector, producer: Producer | None = None,
-                 codec: AvroCodec | None = None, labels_expected: bool = True):
+                 codec: AvroCodec | None = None, labels_expected: bool = True, late_pick_ms: int | None = None):
         super().__init__(collector, producer, codec, system=SYSTEM)
         if not hasattr(collector.facts, "by_order"):
             raise TypeError("the order driver reads its facts by order: FactCollector(facts=OrderFacts())")
         self.plan = plan
         self.labels_expected = labels_expected
         """False when some labels never come back (the stuck-label knob): nobody waits for those."""
+        self.late_pick_ms = late_pick_ms
+        """How late the pickers confirm a late pick (None: no late picks): a pick that timed out may still be
+        confirmed until then, and put back; the run waits for that, a little longer than that."""
 
     def requests(self) -> list:
         return list(self.plan.orders)
@@ -66,6 +69,11 @@ class Driver(library.Driver):
         out["confirmations"] = len(placed - have("OrderConfirmationSent"))
         out["picking terminals"] = len(placed - have(*PICKING_TERMINALS))
         out["late picks put back"] = len((have("PickConfirmed") & unfulfillable) - have("PickReturned"))
+        if self.late_pick_ms is not None:
+            timed_out = {e.order_id for e in facts.of("OrderUnfulfillable") if e.reason == "PICK_TIMEOUT"} & sent
+            asked = {e.order_id: e.occurred_at for e in facts.of("PickRequested")}
+            soon = now_ms() - self.late_pick_ms - 2000
+            out["late picks awaited"] = sum(1 for o in timed_out - have("PickConfirmed") if asked.get(o, 0) > soon)
         out["shipments"] = len(picked - have("ShipmentCreated"))
         if self.labels_expected:
             out["labels"] = len(picked - labelled)
