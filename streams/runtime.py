@@ -361,8 +361,10 @@ class Runtime(Processor):
     @property
     def codec(self) -> AvroCodec:
         if self._codec is None:
+            from opengym_streams.contracts import load_contracts
+
             registry = SchemaRegistryClient({"url": self.settings.registry_url, "timeout": REGISTRY_TIMEOUT_S})
-            self._codec = AvroCodec(registry=registry)
+            self._codec = AvroCodec(registry=registry, contracts=load_contracts(self.component.system))
         return self._codec
 
     @codec.setter

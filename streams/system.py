@@ -12,7 +12,7 @@ from __future__ import annotations
 import functools
 import importlib
 import os
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from functools import cached_property
 from importlib import metadata
 from pathlib import Path
@@ -35,6 +35,9 @@ class ComponentSpec:
     observer: bool = False
     """The correlation observer: it reads everything and publishes only its anomalies."""
     doc: str = ""
+    system: "System | None" = field(default=None, compare=False, repr=False)
+    """The system whose registry lists it (set by :class:`System`): a component built from it knows its
+    contracts without asking ``OPENGYM_SYSTEM``, so ``faust -A <module> worker`` runs it as it is."""
 
 
 @dataclass(frozen=True)
@@ -66,6 +69,7 @@ class System:
     doc: str = ""
 
     def __post_init__(self) -> None:
+        object.__setattr__(self, "components", tuple(replace(c, system=self) for c in self.components))
         names = [c.name for c in self.components]
         if len(set(names)) != len(names):
             raise ValueError(f"{self.name}: two components share a name")
@@ -98,6 +102,18 @@ class System:
 
     def asyncapi_path(self) -> Path:
         return self.docs_dir() / "asyncapi" / f"{self.name}.json"
+
+    def models_module(self) -> str | None:
+        """The dotted name of the generated models file, from the packages it sits in
+        (``opengym/models.py`` -> ``opengym.models``); None without one."""
+        if self.models is None:
+            return None
+        path = Path(self.models).resolve()
+        parts, folder = [path.stem], path.parent
+        while (folder / "__init__.py").exists():
+            parts.insert(0, folder.name)
+            folder = folder.parent
+        return ".".join(parts)
 
     def docs_dir(self) -> Path:
         if self.docs is None:
@@ -143,4 +159,19 @@ def _load(spec: str) -> System:
     system = getattr(module, attr or "SYSTEM", None)
     if not isinstance(system, System):
         raise LookupError(f"{spec}: {module_name}.{attr or 'SYSTEM'} is not a streams.system.System")
+    import_models(system)
     return system
+
+
+def import_models(system: System) -> None:
+    """Load the system's event models with it: the codec and ``opengym produce`` find a record's model by
+    its name among the models loaded, whether or not the system's own modules import them."""
+    name = system.models_module()
+    if name is None:
+        return
+    try:
+        importlib.import_module(name)
+    except ModuleNotFoundError as exc:
+        if exc.name is None or not name.startswith(exc.name):
+            raise  # the models import something that is missing: say so
+        # Not generated yet (`opengym contracts generate` makes it), or not importable under that name.

@@ -1,6 +1,7 @@
 """The second system's warehouse through its real Faust agents (``agent.test_context()``, Avro on a mock
 registry): the picking orchestration and the stock keeper, repartitioned by sku and back, as the workers run
-them. The codec reads the system's contracts, so the system is named the way a worker names it."""
+them. OPENGYM_SYSTEM is not set: the component knows its system, so its codec reads the system's contracts
+(as ``faust -A order_fulfilment.agents.warehouse worker`` does)."""
 
 from __future__ import annotations
 
@@ -16,7 +17,7 @@ T0 = 1_700_000_000_000
 
 @pytest.fixture
 def picking(monkeypatch):
-    monkeypatch.setenv("OPENGYM_SYSTEM", "order-fulfilment")
+    monkeypatch.delenv("OPENGYM_SYSTEM", raising=False)
     monkeypatch.setenv("OPENGYM_WAREHOUSE_PICK_TIMEOUT_MS", "10000")
     with Scenario(warehouse.build(), now=T0, tier="agent", follow=True) as scenario:
         yield scenario
