@@ -116,3 +116,16 @@ def test_the_commands_check_its_documents_when_opengym_system_names_it():
     assert "11 processes" in subprocess.run(
         [sys.executable, "-m", "opengym_streams.cli", "catalog", "check"], capture_output=True, text=True,
         timeout=300, cwd=REPO_ROOT, env={**os.environ, "OPENGYM_SYSTEM": "order_fulfilment"}).stdout
+
+
+def test_every_opengym_variable_its_code_reads_is_a_declared_knob():
+    import re
+
+    from opengym_streams.commands.settings import all_knobs
+
+    declared = set(all_knobs(SYSTEM))
+    named = set()
+    for path in (REPO_ROOT / "examples" / "order_fulfilment").rglob("*.py"):
+        named |= set(re.findall(r"OPENGYM_[A-Z0-9_]*[A-Z0-9]", path.read_text()))
+    undeclared = sorted(n for n in named - declared if not n.startswith("OPENGYM_PROCESS"))
+    assert undeclared == [], f"read from the environment but not declared as knobs: {undeclared}"

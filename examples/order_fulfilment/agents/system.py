@@ -13,7 +13,8 @@ The levels, as the ownership test decides them:
   refund are downstream of the picking's terminal events.
 
 Every duration of the catalog can be overridden by environment, ``OPENGYM_<PROCESS>_<WHAT>_MS``; the step
-tables' deadlines are their own knobs (``OPENGYM_ORDER_PAYMENT_TIMEOUT_MS``, ``OPENGYM_WAREHOUSE_*``).
+tables' deadlines are their own knobs (``OPENGYM_ORDER_PAYMENT_TIMEOUT_MS``,
+``OPENGYM_WAREHOUSE_PICK_TIMEOUT_MS``, ...; docs/settings.md beside the catalog lists them all).
 """
 
 from __future__ import annotations
