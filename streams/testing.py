@@ -263,7 +263,6 @@ class Scenario:
         from confluent_kafka.schema_registry import SchemaRegistryClient
 
         from opengym_streams.codec import AvroCodec
-
         from opengym_streams.contracts import load_contracts
 
         scenario = self
