@@ -84,7 +84,8 @@ def _load_tree(args) -> tuple[Path, Contracts, LevelConfig]:
         raise ContractError(f"no contracts under {root} (expected <owner>/<Event>.avsc files); is this the system's "
                             "schemas directory?")
     if not any(LIBRARY_SCHEMAS.glob("*/*.avsc")):  # package data lost by a broken build
-        raise ContractError(f"the library's own contracts are missing from {LIBRARY_SCHEMAS}: reinstall opengym-streams")
+        raise ContractError(f"the library's own contracts are missing from {LIBRARY_SCHEMAS}: reinstall "
+                            "opengym-streams")
     # read afresh (not the cached set the codec uses): the files may have changed since
     contracts = Contracts(LIBRARY_SCHEMAS, LIBRARY_NAMESPACE, (root, system.namespace))
     for contract in contracts:  # as strictly as the registry's Java parser will

@@ -74,7 +74,8 @@ CONTENT_TYPES = {".css": "text/css", ".js": "application/javascript", ".map": "a
 
 
 def configured_mermaid_dir() -> Path | None:
-    """``OPENGYM_MERMAID_DIR``, else the bundle ``make install`` puts in a checkout's tools/node (the wheel ships none)."""
+    """``OPENGYM_MERMAID_DIR``, else the bundle ``make install`` puts in a checkout's tools/node (the wheel ships
+    none)."""
     configured = UIConfig.from_env().mermaid_dir
     if configured is not None:
         return configured
