@@ -53,6 +53,8 @@ class System:
     """Its records' namespace prefix: ``<namespace>.<owner>.<Event>``."""
     models: Path | None = None
     """Where ``opengym contracts generate`` writes the system's event models."""
+    runbook: Path | None = None
+    """The runbook its alerts and the observer's UI link to (Markdown, a section per alert)."""
     knobs: Callable[[], tuple[type, ...]] = field(default=tuple, compare=False)
     """The knob dataclasses of the system's components (for the generated table of every knob)."""
     docs: Path | None = None
