@@ -12,6 +12,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import opengym
+import opengym.schemas
 from opengym import topics
 from opengym.agents.reservation import booking
 from opengym_streams.catalog import BusinessTransaction, Catalog, Choreography, DownstreamProcess, Fact
@@ -95,8 +97,18 @@ def knobs() -> tuple[type, ...]:
     return booking.BookingConfig, EntitlementConfig, BillingConfig, SettlementConfig, GatewayConfig, NotificationsConfig
 
 
-HERE = Path(__file__).resolve().parent
+PACKAGE = Path(opengym.__file__).resolve().parent
+"""The ``opengym`` package: ``opengym/`` in the repository; installed, beside ``opengym/agents`` and the rest."""
+
+
+def _runbook() -> Path:
+    # The repository keeps it as docs/runbook.md; the wheel ships that file as opengym/docs/runbook.md.
+    shipped = PACKAGE / "docs" / "runbook.md"
+    return shipped if shipped.is_file() else Path(__file__).resolve().parents[1] / "docs" / "runbook.md"
+
 
 SYSTEM = System("opengym", topics.CATALOG, COMPONENTS, processes, knobs=knobs, namespace="opengym",
-                schemas=HERE.parent / "schemas", models=HERE.parent / "opengym" / "models.py",
-                doc="A fitness platform whose members book classes at partner gyms.")
+                schemas=Path(opengym.schemas.__file__).resolve().parent, models=PACKAGE / "models.py",
+                docs=Path(__file__).resolve().parents[1] / "docs", demo="opengym.demo", title="OpenGym",
+                correlation_fields=("booking_id", "settlement_id", "class_id", "instrument_id", "payment_id"),
+                runbook=_runbook(), doc="A fitness platform whose members book classes at partner gyms.")

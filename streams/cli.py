@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import os
 import sys
 
 COMMAND_MODULES = (
@@ -34,6 +35,10 @@ def build_parser() -> argparse.ArgumentParser:
         prog="opengym",
         description="OpenGym streams: orchestration and choreography on Kafka, observed.",
     )
+    parser.add_argument("--system", metavar="SYSTEM",
+                        help="the system to work on: an installed system's name (opengym, order-fulfilment, ...) or "
+                             "package.module[:NAME]; sets OPENGYM_SYSTEM for this command and the workers it starts "
+                             "(default: $OPENGYM_SYSTEM, else the installed default)")
     subparsers = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
     for module in COMMAND_MODULES:
         importlib.import_module(module).register(subparsers)
@@ -42,7 +47,19 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
-    args = parser.parse_args(argv)
+    # A command whose options depend on the system (``demo``) takes the rest of the line as it is.
+    args, rest = parser.parse_known_args(argv)
+    if rest and not getattr(args, "takes_rest", False):
+        parser.error(f"unrecognized arguments: {' '.join(rest)}")
+    args.rest = rest
+    if args.system:
+        from opengym_streams.system import load
+
+        os.environ["OPENGYM_SYSTEM"] = args.system
+        try:
+            load()
+        except LookupError as exc:
+            parser.error(str(exc))
     try:
         return int(args.handler(args) or 0)
     except KeyboardInterrupt:

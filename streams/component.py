@@ -123,6 +123,8 @@ class Component:
                  on_app: Iterable[Callable[["Runtime"], Any]] = (), doc: str = ""):
         self.name = spec if isinstance(spec, str) else spec.name
         self.metrics_port = None if isinstance(spec, str) else spec.metrics_port
+        self.system = None if isinstance(spec, str) else spec.system
+        """The system it belongs to (its contracts); None: the configured one."""
         self.topics = topics
         self.agents: tuple[Agent, ...] = tuple(agents)
         self.clock = clock

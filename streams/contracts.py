@@ -140,10 +140,11 @@ def load_contracts(system=None, root: Path | None = None) -> Contracts:
     in place of the system's."""
     if root is not None:
         return _load_contracts(str(Path(root).resolve()), LIBRARY_NAMESPACE)
-    if system is None:
-        from opengym_streams.system import load
+    from opengym_streams.system import import_models, load
 
+    if system is None:
         system = load()
+    import_models(system)  # a record decodes into its model: the system's models must be loaded
     return _load_contracts(str(Path(system.schemas).resolve()), system.namespace)
 
 

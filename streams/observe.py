@@ -192,7 +192,6 @@ def build_observer(system: System, settings: Settings | None = None, config: Obs
 
     def serve_the_transaction_view(runtime) -> None:
         from opengym_streams.codec import AvroCodec
-        from opengym_streams.settings import REPO_ROOT
         from opengym_streams.ui import UIConfig, install_ui
 
         component.ui = install_ui(
@@ -201,7 +200,7 @@ def build_observer(system: System, settings: Settings | None = None, config: Obs
             prefix=runtime.settings.topic_prefix, route_topic=topic_name(clock_topic),
             dead_letter_topics={c: topic_name(t) for c, t in system.topics.dead_letters.items()},
             redrive_topics={c: topic_name(t) for c, t in system.topics.redrives.items()},
-            rules_file=RULES_FILE, runbook_file=REPO_ROOT / "docs" / "runbook.md",
+            rules_file=RULES_FILE, runbook_file=system.runbook,
             alertmanager_url=UIConfig.from_env().alertmanager_url or None)
 
     component = Component(spec, topics=system.topics, settings=settings, clock=clock_topic, agents=(agent,),

@@ -1,7 +1,8 @@
 """The runtime a :class:`~opengym_streams.component.Component` runs on: one Faust app, Avro in and out.
 
-- The app: id ``<prefix>opengym-<component>``, broker and prefix from :class:`~opengym_streams.settings.Settings`,
-  the catalog's partition count, store ``memory://`` or ``rocksdb://`` (``OPENGYM_STORE``), web server off.
+- The app: id ``<prefix>`` plus the topic catalog's app id of the component (``opengym-<component>``),
+  broker and prefix from :class:`~opengym_streams.settings.Settings`, the catalog's partition count, store
+  ``memory://`` or ``rocksdb://`` (``OPENGYM_STORE``), web server off.
   With a ``clock`` topic, a leader-only timer publishes a ``ClockTicked`` to every partition of it every
   ``OPENGYM_TICK_INTERVAL`` seconds. The Faust/aiokafka tuning (:mod:`opengym_streams.tuning`) is applied
   when a worker starts, never on import.
@@ -147,7 +148,7 @@ class CommitGate:
 
 def make_app(component: "Component") -> faust.App:
     settings = component.settings
-    app_id = f"{settings.topic_prefix}opengym-{component.name}"
+    app_id = settings.topic_prefix + component.topics.app_id(component.name)
     datadir = Path(settings.home) / "faust" / app_id
     datadir.mkdir(parents=True, exist_ok=True)
     port = component.metrics_port
@@ -500,8 +501,10 @@ class Runtime(Processor):
     @property
     def codec(self) -> AvroCodec:
         if self._codec is None:
+            from opengym_streams.contracts import load_contracts
+
             registry = SchemaRegistryClient({"url": self.settings.registry_url, "timeout": REGISTRY_TIMEOUT_S})
-            self._codec = AvroCodec(registry=registry)
+            self._codec = AvroCodec(registry=registry, contracts=load_contracts(self.component.system))
         return self._codec
 
     @codec.setter

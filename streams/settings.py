@@ -20,7 +20,13 @@ from typing import Any, Callable, Mapping, TypeVar
 from urllib.parse import urlparse
 
 CCOMPAT_PATH = "/apis/ccompat/v7"
-REPO_ROOT = Path(__file__).resolve().parent.parent
+PACKAGE_DIR = Path(__file__).resolve().parent
+CHECKOUT: Path | None = (PACKAGE_DIR.parent if PACKAGE_DIR.name == "streams"
+                         and (PACKAGE_DIR.parent / "pyproject.toml").is_file() else None)
+"""The repository the library runs from (``make install``'s editable install); None when installed from the wheel."""
+REPO_ROOT = CHECKOUT or Path.cwd()
+"""Where the generated docs go (``docs/catalog.md``, ``docs/settings.md``, ``docs/asyncapi/``): the checkout, or,
+installed, the directory ``opengym`` runs in. Anything the library or a system needs at run time is package data."""
 
 T = TypeVar("T")
 
@@ -183,7 +189,6 @@ class Settings:
     registry_heap: str = knob("OPENGYM_REGISTRY_HEAP", "512m", "the local stack's registry heap")
     keep_stack: bool = knob("OPENGYM_KEEP_STACK", False, "tests: leave running a stack the suite started")
     bench_loglevel: str = knob("OPENGYM_BENCH_LOGLEVEL", "warn", "log level of the workers a benchmark starts")
-    schemas_dir: Path = REPO_ROOT / "schemas"
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None, **overrides: Any) -> "Settings":
@@ -213,13 +218,16 @@ def get_settings() -> Settings:
     return Settings.from_env()
 
 
-def knob_table(extra: Callable[[], object] | None = None) -> str:
-    """Markdown table of every declared knob (call the system's builders first so theirs are in)."""
-    knobs_of(Settings)
-    if extra is not None:
-        extra()
+def knob_table(extra: Callable[[], object] | None = None, knobs: Mapping[str, Knob] | None = None) -> str:
+    """Markdown table of ``knobs`` (default: every knob declared so far; call the system's builders first
+    so theirs are in)."""
+    if knobs is None:
+        knobs_of(Settings)
+        if extra is not None:
+            extra()
+        knobs = KNOBS
     rows = ["| variable | default | read by | meaning |", "| --- | --- | --- | --- |"]
-    for one in sorted(KNOBS.values(), key=lambda k: (k.owner != "opengym_streams.settings.Settings", k.owner, k.env)):
+    for one in sorted(knobs.values(), key=lambda k: (k.owner != "opengym_streams.settings.Settings", k.owner, k.env)):
         default = one.default
         if isinstance(default, Path) and default == _default_home():
             shown = "`~/.cache/opengym`"

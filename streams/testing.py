@@ -281,9 +281,11 @@ class Scenario:
         from confluent_kafka.schema_registry import SchemaRegistryClient
 
         from opengym_streams.codec import AvroCodec
+        from opengym_streams.contracts import load_contracts
 
         scenario = self
-        self.codec = AvroCodec(registry=SchemaRegistryClient.new_client({"url": f"mock://scenario-{uuid.uuid4().hex}"}))
+        self.codec = AvroCodec(registry=SchemaRegistryClient.new_client({"url": f"mock://scenario-{uuid.uuid4().hex}"}),
+                               contracts=load_contracts(self.component.system))
         self._contexts = {}
         for component in self.components:
             runtime = component.runtime

@@ -80,13 +80,18 @@ class TopicCatalog:
 
     ``dead_letter_name`` makes a component's dead-letter topic name (e.g. ``"opengym.{component}.dlq"``),
     ``redrive_name`` the topic that records the redrives of its dead letters (optional);
-    ``checks`` maps an event's short name to its contract check, applied wherever it is read.
+    ``checks`` maps an event's short name to its contract check, applied wherever it is read;
+    ``app_name`` makes a component's Faust app id (e.g. ``"opengym-{component}"``), which is also its
+    consumer group and the prefix of its tables' changelog topics: give each system its own, so two systems
+    on one broker never share a group or a changelog.
     """
 
     def __init__(self, declared: Iterable[Topic], *, dead_letter_name: str, partitions: int,
-                 checks: Mapping[str, Check] | None = None, external: str = EXTERNAL, redrive_name: str | None = None):
+                 checks: Mapping[str, Check] | None = None, external: str = EXTERNAL, redrive_name: str | None = None,
+                 app_name: str = "{component}"):
         declared = tuple(declared)
         self.partitions = partitions
+        self.app_name = app_name
         self.external = external
         self.checks: dict[str, Check] = dict(checks or {})
         owners = tuple(dict.fromkeys(t.owner for t in declared if t.owner != external))
@@ -100,6 +105,10 @@ class TopicCatalog:
         if len(self.by_name) != len(self.all):
             raise ValueError("two topics share a name")
         self._home: dict[tuple[str, str], Topic] = {}
+
+    def app_id(self, component: str) -> str:
+        """A component's Faust app id, without the ``OPENGYM_TOPIC_PREFIX`` the runtime puts in front."""
+        return self.app_name.format(component=component)
 
     @property
     def owners(self) -> tuple[str, ...]:

@@ -143,7 +143,7 @@ CATALOG = TopicCatalog(
      ATTENDANCE_COMMANDS, ATTENDANCE_EVENTS, NOTIFICATIONS_EVENTS, PLATFORM_BILLING_EVENTS, FINANCE_EVENTS,
      CORRELATION_ANOMALIES, CORRELATION_CLOCK, RESERVATION_SEATS, RESERVATION_SEAT_REPLIES, ENTITLEMENT_MEMBERS),
     dead_letter_name="opengym.{component}.dlq", redrive_name="opengym.{component}.redrives", partitions=PARTITIONS,
-    checks=CHECKS)
+    checks=CHECKS, app_name="opengym-{component}")
 
 INTERNAL_TOPICS = CATALOG.internal
 """Repartition topics inside one component (not contract topics: nobody else reads or writes them)."""

@@ -21,12 +21,8 @@ import tracemalloc
 import uuid
 from pathlib import Path
 
-from opengym_streams.bench import facts
 from opengym_streams.observer import ObserverState
 from opengym_streams.settings import get_settings
-
-FAULTS_PER_1000 = {facts.NESTED_TIMEOUT: 10, facts.LATE_REPLY: 5, facts.NOTIFICATION_NEVER_STARTED: 10,
-                   facts.SETTLEMENT_STALLED: 10, facts.DENIED: 50, facts.PAYMENT_FAILED: 10}
 
 
 def add_arguments(parser) -> None:
@@ -38,12 +34,16 @@ def add_arguments(parser) -> None:
     parser.add_argument("--json", action="store_true", help="print the results as JSON")
 
 
+def _demo():
+    from opengym_streams.demo.spec import demo_of
+    from opengym_streams.system import load
+
+    return demo_of(load())
+
+
 def workload(bookings: int, t0: int, run: str) -> list:
-    faults = {k: max(1, v * bookings // 1000) for k, v in FAULTS_PER_1000.items()}
-    events = []
-    for i, scenario in enumerate(facts.mix(bookings, faults, seed=11)):
-        events += facts.booking(f"bench-{run}-{i:06d}", t0 + i * 5, scenario)
-    return events
+    """The system demo's synthetic transactions, a few with faults."""
+    return _demo().synthetic(bookings, t0, run, seed=11)
 
 
 # ---- in-process: the engine alone ------------------------------------------------------------------
@@ -76,10 +76,12 @@ def engine_throughput(events: list) -> dict:
 
 
 def memory_per_transaction(in_flight: int) -> dict:
-    """Heap and changelog bytes per open booking (confirmed, downstream started, attendance pending)."""
+    """Heap and changelog bytes per transaction in flight (the system demo's open transaction)."""
     t0 = 1_900_000_000_000
+    demo = _demo()
     state = ObserverState(default_observer())
-    for event in facts.booking("warm-up", t0, facts.CLEAN):  # builds the catalog's lookup tables
+    warm_up = demo.open_transaction("warm-up", t0)
+    for event in warm_up:  # builds the catalog's lookup tables
         state.event(event)
     state.states.clear()
     tracemalloc.start()
@@ -87,13 +89,13 @@ def memory_per_transaction(in_flight: int) -> dict:
     # Events are made and dropped inside the measurement, as a worker decodes and drops them: what
     # stays allocated is what the state keeps.
     for i in range(in_flight):
-        for event in facts.booking(f"mem-{i:06d}", t0 + i, facts.CLEAN)[:7]:
+        for event in demo.open_transaction(f"mem-{i:06d}", t0 + i):
             state.event(event)
     after = tracemalloc.take_snapshot()
     tracemalloc.stop()
     allocated = sum(s.size_diff for s in after.compare_to(before, "filename") if s.size_diff > 0)
     json_bytes = sum(len(json.dumps(s, separators=(",", ":"))) for s in state.states.values())
-    return {"in_flight": len(state.states), "facts_per_transaction": 7,
+    return {"in_flight": len(state.states), "facts_per_transaction": len(warm_up),
             "heap_bytes_per_transaction": allocated / len(state.states),
             "changelog_json_bytes_per_transaction": json_bytes / len(state.states)}
 
@@ -210,8 +212,8 @@ def worker_throughput(events: list, timeout: float) -> list[dict]:
             sources = [topic_name(t) for t in observed_topics(load(), load().processes())]
             partitions = [TopicPartition(n, p) for n in sources for p in range(4)]
             os.environ["OPENGYM_HOME"] = str(home)
-            results.append(run_worker(mode, f"{prefix}opengym-correlation", partitions, len(events), timeout,
-                                      home / f"{mode}.log"))
+            group = prefix + load().topics.app_id(load().observer.name)
+            results.append(run_worker(mode, group, partitions, len(events), timeout, home / f"{mode}.log"))
     finally:
         if prefixes:
             delete_topics_with_prefix(*prefixes)

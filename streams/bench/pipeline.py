@@ -3,14 +3,16 @@
 Every component and the observer run as separate worker processes (``opengym worker``), exactly as in
 the demo. Two modes:
 
-- **backlog**: N bookings written as fast as the producer takes them; the clock runs from the first
-  write to the broker timestamp of the last downstream fact (billing line, pending attendance,
-  notification). Sustained bookings/s and events/s.
-- **fixed rates**: bookings offered at fractions of the sustained rate; latency from the request's
+- **backlog**: N requests of the system demo's workload (OpenGym's bookings) written as fast as the
+  producer takes them; the clock runs from the first write to the broker timestamp of the last
+  downstream fact of their orchestration's success (for a booking: billing line, pending attendance,
+  notification). Sustained requests/s and events/s.
+- **fixed rates**: requests offered at fractions of the sustained rate; latency from the request's
   ``occurred_at`` to its terminal event and to its last downstream fact (p50, p95, p99).
 
 It also reports CPU seconds per component and for the broker, and peak RSS per worker, and checks the
-booking invariants at the end: a fast run that loses or doubles anything is a failed run.
+demo's invariants at the end: a fast run that loses or doubles anything is a failed run. The shape
+(request, terminal events, downstream facts) comes from the system's catalog, the workload from its demo.
 The baselines (``streams.bench.baselines``) run after the pipeline, in the same invocation, on the same message size.
 """
 
@@ -30,25 +32,64 @@ from opengym_streams import stack
 from opengym_streams.bench import baselines
 from opengym_streams.codec import AvroCodec
 from opengym_streams.demo.collector import FactCollector, end_offsets
-from opengym_streams.demo.driver import Driver
-from opengym_streams.demo.facts import DOWNSTREAM_TYPES
-from opengym_streams.demo.invariants import Expectations, check_invariants
-from opengym_streams.demo.runner import Faults, metrics_env
+from opengym_streams.demo.runner import metrics_env
+from opengym_streams.demo.spec import Demo, demo_of
 from opengym_streams.demo.summary import percentile
-from opengym_streams.demo.supervisor import COMPONENTS, OBSERVER, Supervisor, observer_available
-from opengym_streams.demo.workload import WorkloadConfig, booking_event, plan_workload
+from opengym_streams.demo.supervisor import Supervisor, observer_available
 from opengym_streams.event import now_ms
 from opengym_streams.kafka import create_topics, delete_topics_with_prefix
 from opengym_streams.settings import get_settings
-from opengym_streams.system import load
-from opengym_streams.topic import topic_name
+from opengym_streams.system import System, load
+from opengym_streams.topic import Topic, topic_name
 
-SYSTEM = load()
-ALL_TOPICS = SYSTEM.topics.all
-PARTITIONS = SYSTEM.topics.partitions
-RESERVATION_EVENTS = SYSTEM.topic_for_event("ReservationConfirmed")
-DOWNSTREAM_TOPICS = tuple(SYSTEM.topic_for_event(t) for t in DOWNSTREAM_TYPES)
 CLK_TCK = os.sysconf("SC_CLK_TCK")
+
+
+@dataclass(frozen=True)
+class Shape:
+    """What the system's catalog says the pipeline is: the request, its orchestration's terminal events,
+    and the downstream processes its success triggers (the facts the backlog's clock stops on)."""
+
+    system: System
+    demo: Demo
+    trigger: str
+    terminal: tuple[str, ...]
+    succeeded: str
+    downstream: tuple[str, ...]
+
+    @classmethod
+    def of(cls, system: System) -> "Shape":
+        demo = demo_of(system)
+        trigger = demo.trigger
+        orch = next(bt.orchestration for bt in system.catalog.transactions
+                    if bt.orchestration is not None and bt.orchestration.trigger == trigger)
+        downstream = tuple(proc.start for bt in system.catalog.transactions for proc in bt.downstream
+                           if proc.trigger == orch.succeeded.event)
+        return cls(system, demo, trigger, orch.terminal, orch.succeeded.event, downstream)
+
+    @property
+    def all_topics(self) -> tuple[Topic, ...]:
+        return self.system.topics.all
+
+    @property
+    def partitions(self) -> int:
+        return self.system.topics.partitions
+
+    @property
+    def terminal_topic(self) -> Topic:
+        return self.system.topic_for_event(self.terminal[0])
+
+    @property
+    def downstream_topics(self) -> tuple[Topic, ...]:
+        return tuple(dict.fromkeys(self.system.topic_for_event(t) for t in self.downstream))
+
+    def downstream_counts(self, succeeded: int) -> dict[str, int]:
+        """Messages each downstream topic holds once every success has its downstream facts (one of each)."""
+        wanted: dict[str, int] = {}
+        for event in self.downstream:
+            name = topic_name(self.system.topic_for_event(event))
+            wanted[name] = wanted.get(name, 0) + succeeded
+        return wanted
 
 
 @dataclass
@@ -59,12 +100,12 @@ class BenchOptions:
     baselines: bool = True
     broker_records: int = 200_000
     passthrough_bookings: int = 20_000
-    faust_records: int = 50_000
-    faust_only: bool = False
     observer: bool = True
     results: Path | None = None
     label: str = ""
     keep_topics: bool = False
+    faust_records: int = 50_000
+    faust_only: bool = False
 
 
 @dataclass
@@ -102,9 +143,9 @@ class PipelineResult:
     ratio_to_broker: float | None = None
     faust_passthrough: dict | None = None
     record_ops: dict[str, float] = field(default_factory=dict)
-    """Record operations per booking during the backlog, by kind (reads by every consumer group)."""
+    """Record operations per request during the backlog, by kind (reads by every consumer group)."""
     cpu_ms_per_booking: dict[str, float] = field(default_factory=dict)
-    """CPU ms per booking, per worker, all workers and the broker."""
+    """CPU ms per request, per worker, all workers and the broker."""
     cpu_us_per_record_op: float | None = None
     """All workers' CPU over all record operations (the broker's apart), beside the bare Faust agent's."""
 
@@ -132,31 +173,50 @@ def machine() -> dict:
             "python": platform.python_version(), "kafka": stack.KAFKA_VERSION, "registry": stack.APICURIO_VERSION}
 
 
-def message_size(plan) -> float:
-    """Mean encoded size of the bookings the pipeline is fed (what the baselines send)."""
-    topic_for_event = SYSTEM.topic_for_event
-
+def message_size(driver) -> float:
+    """Mean encoded size of the requests the pipeline is fed (what the baselines send)."""
     codec = AvroCodec()
-    sample = [booking_event(plan, b) for b in plan.bookings[:50]]
-    sizes = [len(codec.encode(e, topic_name(topic_for_event(e.avro_name)))) for e in sample]
+    sample = [driver.request_event(r, now_ms()) for r in driver.requests()[:50]]
+    sizes = [len(codec.encode(e, topic_name(driver.system.topic_for_event(e.avro_name)))) for e in sample]
     return sum(sizes) / len(sizes)
 
 
-def _events_written(start: dict[tuple[str, int], int]) -> int:
-    end = end_offsets(tuple(t for t in ALL_TOPICS))
+def _events_written(shape: Shape, start: dict[tuple[str, int], int]) -> int:
+    end = end_offsets(shape.all_topics)
     return sum(high - start.get(key, 0) for key, high in end.items())
 
 
-def _ticks_written(supervisor) -> int:
+def _latencies(shape: Shape, facts, ids) -> tuple[dict, dict]:
+    requests = facts.first(shape.trigger, ids)
+    terminals = facts.by_correlation(*shape.terminal)
+    by_type = {t: {e.correlation_id: e.occurred_at for e in facts.of(t)} for t in shape.downstream}
+    to_terminal, to_downstream = [], []
+    for cid, request in requests.items():
+        ends = terminals.get(cid)
+        if not ends:
+            continue
+        to_terminal.append(ends[0].occurred_at - request.occurred_at)
+        if ends[0].type_name == shape.succeeded:
+            done = [by_type[t].get(cid) for t in shape.downstream]
+            if all(d is not None for d in done):
+                to_downstream.append(max(done) - request.occurred_at)
+
+    def pcts(values):
+        return {f"p{p}": percentile(values, p) for p in (50, 95, 99)}
+
+    return pcts(to_terminal), pcts(to_downstream)
+
+
+def _ticks_written(shape: Shape, supervisor) -> int:
     """Clock ticks the workers have published (their opengym_events_out_total, scraped)."""
     import urllib.request
 
     total = 0
     for component in supervisor.workers:
-        port = SYSTEM.component(component).metrics_port
+        port = shape.system.component(component).metrics_port
         try:
             text = urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=5).read().decode()
-        except OSError:
+        except (OSError, LookupError):
             continue
         for line in text.splitlines():
             if line.startswith("opengym_events_out_total{") and 'event_type="ClockTicked"' in line:
@@ -164,10 +224,10 @@ def _ticks_written(supervisor) -> int:
     return total
 
 
-def record_ops(prefix: str, bookings: int, ends_before, ends_after, reads_before, reads_after, ticks: int) -> dict:
-    """Record operations per booking by kind: the workers' writes (events, repartitions, changelogs, ticks)
+def record_ops(shape: Shape, requests: int, ends_before, ends_after, reads_before, reads_after, ticks: int) -> dict:
+    """Record operations per request by kind: the workers' writes (events, repartitions, changelogs, ticks)
     from every topic's end offsets, and every consumer group's reads from its committed offsets."""
-    by_name = {topic_name(t): t for t in ALL_TOPICS}
+    by_name = {topic_name(t): t for t in shape.all_topics}
     written: dict[str, int] = {"events": 0, "internal": 0, "changelog": 0, "other": 0}
     for key, end in ends_after.items():
         delta = end - ends_before.get(key, 0)
@@ -178,35 +238,24 @@ def record_ops(prefix: str, bookings: int, ends_before, ends_after, reads_before
             written["internal"] += delta
         else:
             written["events"] += delta
-    written["events"] -= bookings + ticks  # the driver's requests, and the ticks counted apart
+    written["events"] -= requests + ticks  # the driver's requests, and the ticks counted apart
     reads = sum(offset - reads_before.get(key, 0) for key, offset in reads_after.items())
     ops = {"events": written["events"], "internal": written["internal"], "changelog": written["changelog"],
            "ticks": ticks, "other writes": written["other"], "reads": reads}
-    per = {kind: round(count / bookings, 2) for kind, count in ops.items()}
-    per["writes"] = round(sum(v for k, v in ops.items() if k != "reads") / bookings, 2)
+    per = {kind: round(count / requests, 2) for kind, count in ops.items()}
+    per["writes"] = round(sum(v for k, v in ops.items() if k != "reads") / requests, 2)
     per["total"] = round(per["writes"] + per["reads"], 2)
     return per
 
 
-def _latencies(facts, booking_ids) -> tuple[dict, dict]:
-    requests = facts.requests(booking_ids)
-    terminals = facts.terminals()
-    by_type = {t: {e.booking_id: e.occurred_at for e in facts.of(t)} for t in DOWNSTREAM_TYPES}
-    to_terminal, to_downstream = [], []
-    for booking_id, request in requests.items():
-        ends = terminals.get(booking_id)
-        if not ends:
-            continue
-        to_terminal.append(ends[0].occurred_at - request.occurred_at)
-        if ends[0].type_name == "ReservationConfirmed":
-            done = [by_type[t].get(booking_id) for t in DOWNSTREAM_TYPES]
-            if all(d is not None for d in done):
-                to_downstream.append(max(done) - request.occurred_at)
+class _Idle:
+    """A collector that reads nothing: a driver for the plan before the workers run (to size its requests)."""
 
-    def pcts(values):
-        return {f"p{p}": percentile(values, p) for p in (50, 95, 99)}
+    def __init__(self, facts):
+        self.facts = facts
 
-    return pcts(to_terminal), pcts(to_downstream)
+    def poll(self, timeout: float = 0.0, max_messages: int = 0) -> int:
+        return 0
 
 
 def run(options: BenchOptions, out: TextIO = sys.stdout) -> PipelineResult:
@@ -214,71 +263,77 @@ def run(options: BenchOptions, out: TextIO = sys.stdout) -> PipelineResult:
         print(msg, file=out, flush=True)
 
     run_id = uuid.uuid4().hex[:8]
+    shape = Shape.of(load())
+    demo = shape.demo
     stack.up()
     # A topic namespace of its own: the run's facts are exactly what it wrote.
     os.environ["OPENGYM_TOPIC_PREFIX"] = f"bench{run_id}."
-    create_topics()
-    plan = plan_workload(WorkloadConfig(bookings=options.bookings, seed=11), f"{run_id}b")
-    size = message_size(plan)
+    create_topics(shape.all_topics)
+    faults = demo.bench_faults()
+    plan = demo.plan(demo.bench_workload(options.bookings, seed=11), f"{run_id}b")
+    planned = demo.driver(plan, _Idle(demo.facts()), faults)
+    size = message_size(planned)
     result = PipelineResult(options.label, machine(), round(size, 1), None, None)
-    say(f"bench pipeline {run_id}: {options.bookings} bookings backlog, message size {size:.0f} B, "
+    say(f"bench pipeline {run_id}: {options.bookings} {demo.requests} backlog, message size {size:.0f} B, "
         f"{result.machine['cores']} cores ({result.machine['cpu']})")
 
     log_dir = get_settings().home / "state" / "bench" / run_id
-    components = COMPONENTS + ((OBSERVER,) if options.observer and observer_available() else ())
-    # A deadline far beyond the backlog's drain time: the benchmark measures the happy path's
-    # throughput, not how many bookings a queue of thousands pushes past a 2 s deadline.
-    faults = Faults(delay_share=0.0, payment_failure_rate=0.0, tick_interval=1.0, booking_timeout_ms=600_000)
-    supervisor = Supervisor(log_dir, components, env={**faults.env(), "OPENGYM_TOPIC_PREFIX": os.environ["OPENGYM_TOPIC_PREFIX"]},
-                            env_per_component=metrics_env(components, True, say))
-    expect = Expectations(downstream=DOWNSTREAM_TYPES)
+    observer = shape.system.observer.name if shape.system.observer is not None else None
+    components = tuple(c.name for c in shape.system.workers) + (
+        (observer,) if observer and options.observer and observer_available() else ())
+    supervisor = Supervisor(log_dir, components, env={**demo.worker_env(faults),
+                                                      "OPENGYM_TOPIC_PREFIX": os.environ["OPENGYM_TOPIC_PREFIX"]},
+                            env_per_component=metrics_env(components, True, say, shape.system))
     try:
         say(f"pipeline: starting {len(components)} workers; logs in {log_dir}")
         supervisor.start()
-        collector = FactCollector(end_offsets())
-        driver = Driver(plan, collector)
+        collector = FactCollector(end_offsets(), facts=demo.facts())
+        driver = demo.driver(plan, collector, faults)
         driver.seed()
         collector.close()
 
         # ---- backlog ------------------------------------------------------------------------
-        start_offsets = end_offsets(tuple(t for t in ALL_TOPICS))
-        terminal_topic = topic_name(RESERVATION_EVENTS)
-        before_terminal = baselines.topic_count(terminal_topic, PARTITIONS)
+        requests = driver.requests()
+        ids = [driver.id_of(r) for r in requests]
+        start_offsets = end_offsets(shape.all_topics)
+        terminal_topic = topic_name(shape.terminal_topic)
+        before_terminal = baselines.topic_count(terminal_topic, shape.partitions)
         prefix = os.environ["OPENGYM_TOPIC_PREFIX"]
-        groups = [f"{prefix}opengym-{c}" for c in components]
+        groups = [prefix + shape.system.topics.app_id(c) for c in components]
         ends_before, reads_before = baselines.topic_ends(prefix), baselines.group_offsets(groups)
-        ticks_before = _ticks_written(supervisor)
+        ticks_before = _ticks_written(shape, supervisor)
         cpu_before = {c: _cpu_seconds(w.pid) for c, w in supervisor.workers.items()}
         kafka_pid = stack.our_pid(stack.Layout(get_settings().home), "kafka")
         broker_before = _cpu_seconds(kafka_pid) if kafka_pid else 0.0
-        say(f"backlog: writing {len(plan.bookings)} bookings as fast as the producer takes them ...")
+        say(f"backlog: writing {len(requests)} {demo.requests} as fast as the producer takes them ...")
         started_ms = time.time() * 1000
-        for booking in plan.bookings:
-            driver.send(booking_event(plan, booking, occurred_at=now_ms()))
+        for request in requests:
+            driver.send(driver.request_event(request, now_ms()))
         driver.flush()
-        baselines.wait_for_counts({terminal_topic: before_terminal + len(plan.bookings)}, PARTITIONS,
+        baselines.wait_for_counts({terminal_topic: before_terminal + len(requests)}, shape.partitions,
                                   timeout=max(300.0, options.bookings / 20))
         terminal_ms = baselines.last_timestamp_ms([terminal_topic])
-        collector = FactCollector(start_offsets)
+        collector = FactCollector(start_offsets, facts=demo.facts())
         collector.drain()
-        confirmed = len([e for e in collector.facts.of("ReservationConfirmed")])
-        # Each downstream topic holds exactly one fact per confirmed booking in this run (no check-ins).
-        baselines.wait_for_counts({topic_name(t): confirmed for t in DOWNSTREAM_TOPICS}, PARTITIONS, timeout=300.0)
-        end_ms = baselines.last_timestamp_ms([topic_name(t) for t in DOWNSTREAM_TOPICS])
-        result.backlog_bookings = len(plan.bookings)
+        succeeded = len([e for e in collector.facts.of(shape.succeeded)])
+        # Each downstream fact is published once per success in this run (the bench workload sends no follow-ups).
+        downstream = shape.downstream_counts(succeeded)
+        baselines.wait_for_counts(downstream, shape.partitions, timeout=300.0)
+        end_ms = baselines.last_timestamp_ms(list(downstream))
+        result.backlog_bookings = len(requests)
         result.backlog_seconds = round((end_ms - started_ms) / 1000, 3)
         result.terminal_seconds = round((terminal_ms - started_ms) / 1000, 3)
-        result.bookings_per_s = round(len(plan.bookings) / result.backlog_seconds, 1)
-        written = _events_written(start_offsets)
+        result.bookings_per_s = round(len(requests) / result.backlog_seconds, 1)
+        written = _events_written(shape, start_offsets)
         result.events_per_s = round(written / result.backlog_seconds, 1)
         for c, w in supervisor.workers.items():
             result.usage[c] = asdict(ProcessUsage(round(_cpu_seconds(w.pid) - cpu_before[c], 2),
                                                   round(_peak_rss_mb(w.pid), 1)))
         result.broker_cpu_s = round((_cpu_seconds(kafka_pid) if kafka_pid else 0.0) - broker_before, 2)
-        result.record_ops = record_ops(prefix, len(plan.bookings), ends_before, baselines.topic_ends(prefix),
+        n = len(requests)
+        result.record_ops = record_ops(shape, n, ends_before, baselines.topic_ends(prefix),
                                        reads_before, baselines.group_offsets(groups),
-                                       _ticks_written(supervisor) - ticks_before)
-        n = len(plan.bookings)
+                                       _ticks_written(shape, supervisor) - ticks_before)
         result.cpu_ms_per_booking = {c: round(u["cpu_s"] * 1000 / n, 3) for c, u in result.usage.items()}
         workers_cpu = sum(u["cpu_s"] for u in result.usage.values())
         result.cpu_ms_per_booking["all workers"] = round(workers_cpu * 1000 / n, 3)
@@ -286,14 +341,13 @@ def run(options: BenchOptions, out: TextIO = sys.stdout) -> PipelineResult:
         result.cpu_ms_per_booking["workers + broker"] = round((workers_cpu + result.broker_cpu_s) * 1000 / n, 3)
         ops = result.record_ops["total"] * n
         result.cpu_us_per_record_op = round(workers_cpu * 1e6 / ops, 1) if ops else None
-        settler = Driver(plan, collector)
-        settler.sent_bookings = [b.booking_id for b in plan.bookings]
-        settler._checks_in = set()  # no check-ins in the backlog: nothing outstanding on attendance
+        settler = demo.driver(plan, collector, faults)
+        settler.sent = list(ids)
         settler.settle(300.0)
         collector.drain()
-        result.violations = check_invariants(collector.facts, [b.booking_id for b in plan.bookings], expect)
+        result.violations = demo.check(collector.facts, plan, faults)
         collector.close()
-        say(f"  drained in {result.backlog_seconds:.2f}s: {result.bookings_per_s:,.1f} bookings/s, "
+        say(f"  drained in {result.backlog_seconds:.2f}s: {result.bookings_per_s:,.1f} {demo.requests}/s, "
             f"{result.events_per_s:,.0f} events/s written; invariants: "
             f"{'OK' if not result.violations else f'{len(result.violations)} VIOLATIONS'}")
 
@@ -301,21 +355,18 @@ def run(options: BenchOptions, out: TextIO = sys.stdout) -> PipelineResult:
         for fraction in options.rate_fractions:
             rate = max(1.0, result.bookings_per_s * fraction)
             count = max(20, int(rate * options.rate_seconds))
-            rate_plan = plan_workload(WorkloadConfig(bookings=count, seed=13), f"{run_id}r{int(fraction * 100)}")
+            rate_plan = demo.plan(demo.bench_workload(count, seed=13), f"{run_id}r{int(fraction * 100)}")
             offsets = end_offsets()
-            collector = FactCollector(offsets)
-            driver = Driver(rate_plan, collector)
+            collector = FactCollector(offsets, facts=demo.facts())
+            driver = demo.driver(rate_plan, collector, faults)
             driver.seed()
-            say(f"rate {fraction:.0%} of sustained: {rate:,.1f} bookings/s for {count} bookings ...")
-            driver.send_bookings(rate)
-            # No check-ins here: the settlement chain is not on the latency path being measured.
-            driver.expected_downstream = DOWNSTREAM_TYPES
-            driver._checks_in = set()
+            say(f"rate {fraction:.0%} of sustained: {rate:,.1f} {demo.requests}/s for {count} {demo.requests} ...")
+            driver.send_requests(rate)
             driver.settle(300.0)
             collector.drain()
-            ids = [b.booking_id for b in rate_plan.bookings]
-            to_terminal, to_downstream = _latencies(collector.facts, ids)
-            violations = check_invariants(collector.facts, ids, expect)
+            ids = [driver.id_of(r) for r in driver.requests()]
+            to_terminal, to_downstream = _latencies(shape, collector.facts, ids)
+            violations = demo.check(collector.facts, rate_plan, faults)
             collector.close()
             result.rates.append(asdict(RateResult(round(rate, 1), count, to_terminal, to_downstream, len(violations))))
             result.violations += violations
@@ -331,16 +382,15 @@ def run(options: BenchOptions, out: TextIO = sys.stdout) -> PipelineResult:
     # broker and delete their topics, and the broker removes the deleted logs a minute later, in the
     # background, where it could land in the pipeline's backlog. The baselines, a hundred times
     # faster, are the less sensitive of the two to the pipeline's leftovers.
-    if options.baselines and not options.faust_only:
-        say(f"baseline (a): Kafka's producer/consumer perf tools, {options.broker_records} records of {size:.0f} B ...")
-        result.broker = asdict(baselines.broker_limit(options.broker_records, int(size)))
-        say(f"  produce {result.broker['produce_per_s']:,.0f} msg/s, consume {result.broker['consume_per_s']:,.0f} msg/s")
     if options.baselines:
         say(f"baseline (c): a bare Faust agent passing {options.faust_records} raw records through ...")
         result.faust_passthrough = asdict(baselines.faust_passthrough(options.faust_records, int(size)))
         say(f"  {result.faust_passthrough['cpu_us_per_record_hop']:.0f} us CPU per record hop, "
             f"{result.faust_passthrough['cpu_us_per_record_op']:.0f} us per record operation")
     if options.baselines and not options.faust_only:
+        say(f"baseline (a): Kafka's producer/consumer perf tools, {options.broker_records} records of {size:.0f} B ...")
+        result.broker = asdict(baselines.broker_limit(options.broker_records, int(size)))
+        say(f"  produce {result.broker['produce_per_s']:,.0f} msg/s, consume {result.broker['consume_per_s']:,.0f} msg/s")
         say(f"baseline (b): raw confluent-kafka pass-through over the same hops, "
             f"{options.passthrough_bookings} bookings ...")
         result.passthrough = asdict(baselines.passthrough(options.passthrough_bookings, int(size)))
@@ -369,12 +419,12 @@ def render(r: PipelineResult) -> str:
     if r.broker:
         row("(a) broker produce, msg/s", f"{r.broker['produce_per_s']:,.0f}")
         row("(a) broker consume, msg/s", f"{r.broker['consume_per_s']:,.0f}")
-    if r.faust_passthrough:
-        row("(c) bare Faust agent, CPU us per record hop", f"{r.faust_passthrough['cpu_us_per_record_hop']:,.0f}")
-        row("(c) bare Faust agent, CPU us per record op", f"{r.faust_passthrough['cpu_us_per_record_op']:,.0f}")
     if r.passthrough:
         row("(b) raw pass-through, bookings/s", f"{r.passthrough['bookings_per_s']:,.0f}")
         row("(b) raw pass-through, msg/s", f"{r.passthrough['messages_per_s']:,.0f}")
+    if r.faust_passthrough:
+        row("(c) bare Faust agent, CPU us per record hop", f"{r.faust_passthrough['cpu_us_per_record_hop']:,.0f}")
+        row("(c) bare Faust agent, CPU us per record op", f"{r.faust_passthrough['cpu_us_per_record_op']:,.0f}")
     row(f"pipeline backlog of {r.backlog_bookings}, seconds", f"{r.backlog_seconds:.2f}")
     row("pipeline sustained, bookings/s", f"{r.bookings_per_s:,.1f}")
     row("pipeline events written, events/s", f"{r.events_per_s:,.0f}")
@@ -390,9 +440,9 @@ def render(r: PipelineResult) -> str:
         row(f"{component}: CPU s during backlog / peak RSS MB", f"{usage['cpu_s']:.1f} / {usage['peak_rss_mb']:.0f}")
     row("broker: CPU s during backlog", f"{r.broker_cpu_s:.1f}")
     for who, ms in r.cpu_ms_per_booking.items():
-        row(f"CPU ms per booking: {who}", f"{ms:.2f}")
+        row(f"CPU ms per request: {who}", f"{ms:.2f}")
     for kind, per in r.record_ops.items():
-        row(f"record ops per booking: {kind}", f"{per:.2f}")
+        row(f"record ops per request: {kind}", f"{per:.2f}")
     if r.cpu_us_per_record_op is not None:
         row("CPU us per record op, all workers", f"{r.cpu_us_per_record_op:,.0f}")
     if r.cpu_us_per_record_op is not None and r.faust_passthrough:
@@ -412,9 +462,9 @@ def add_arguments(parser) -> None:
     parser.add_argument("--no-baselines", action="store_true", help="skip every baseline")
     parser.add_argument("--faust-baseline-only", action="store_true",
                         help="of the baselines, run only (c) the bare Faust agent")
-    parser.add_argument("--passthrough-bookings", type=int, default=BenchOptions.passthrough_bookings)
     parser.add_argument("--faust-records", type=int, default=BenchOptions.faust_records,
                         help="records through the bare Faust agent baseline (default %(default)s)")
+    parser.add_argument("--passthrough-bookings", type=int, default=BenchOptions.passthrough_bookings)
     parser.add_argument("--broker-records", type=int, default=BenchOptions.broker_records)
     parser.add_argument("--no-observer", action="store_true", help="run the pipeline without the observer")
     parser.add_argument("--results", type=Path, help="write the JSON results here (default bench-results/...)")
@@ -428,10 +478,8 @@ def main(args) -> int:
         bookings=args.bookings,
         rate_fractions=tuple(float(f) for f in args.rates.split(",") if f.strip()),
         rate_seconds=args.rate_seconds, baselines=not args.no_baselines,
-        faust_only=args.faust_baseline_only,
         broker_records=args.broker_records, passthrough_bookings=args.passthrough_bookings,
-        faust_records=args.faust_records,
         observer=not args.no_observer, results=args.results, label=args.label,
-        keep_topics=args.keep_topics)
+        keep_topics=args.keep_topics, faust_only=args.faust_baseline_only, faust_records=args.faust_records)
     result = run(options)
     return 1 if result.violations else 0

@@ -8,9 +8,14 @@ import sys
 from contextlib import contextmanager
 from typing import Iterator
 
-from opengym_streams.settings import REPO_ROOT
 
-ASYNCAPI_PATH = REPO_ROOT / "docs" / "asyncapi" / "opengym.json"
+
+def __getattr__(name: str):
+    if name == "ASYNCAPI_PATH":  # the configured system's document, read when asked
+        from opengym_streams.system import load
+
+        return load().asyncapi_path()
+    raise AttributeError(name)
 
 
 def register(subparsers) -> None:
@@ -24,16 +29,17 @@ def register(subparsers) -> None:
                     "consumed topic a producer, the observer publishes only its own facts, and each "
                     "component's Faust app reads the topics the catalog says it reacts to.")
     check.set_defaults(handler=_check)
-    docs = actions.add_parser("docs", help="write docs/catalog.md (Markdown with Mermaid diagrams)")
-    docs.add_argument("--check", action="store_true", help="do not write; exit 1 when docs/catalog.md is stale")
+    docs = actions.add_parser("docs", help="write the system's catalog.md (Markdown with Mermaid diagrams) in its "
+                                           "docs directory (OpenGym: docs/catalog.md)")
+    docs.add_argument("--check", action="store_true", help="do not write; exit 1 when the file is stale")
     docs.set_defaults(handler=_docs)
     asyncapi = actions.add_parser(
-        "asyncapi", help="write docs/asyncapi/opengym.json (the catalogs as an AsyncAPI 3 document)",
+        "asyncapi", help="write the system's asyncapi/<name>.json in its docs directory (the catalogs as an AsyncAPI 3 "
+                         "document; OpenGym: docs/asyncapi/opengym.json)",
         description="Channels are the topic catalog's topics, messages the Avro contracts (by reference), "
                     "operations who sends and who reads each topic (the apps' real subscriptions), and each "
                     "nested request/reply pair an operation with its reply.")
-    asyncapi.add_argument("--check", action="store_true",
-                          help="do not write; exit 1 when docs/asyncapi/opengym.json is stale")
+    asyncapi.add_argument("--check", action="store_true", help="do not write; exit 1 when the document is stale")
     asyncapi.set_defaults(handler=_asyncapi)
 
 
@@ -59,16 +65,23 @@ def _check(args) -> int:
 
 
 def _docs(args) -> int:
-    from opengym_streams.catalog_docs import DOCS_PATH, default_catalog, render, write
+    from opengym_streams.catalog_docs import docs_path, render_system, write
+    from opengym_streams.system import load
 
+    system = load()
+    try:
+        path = docs_path(system)
+    except LookupError as exc:
+        print(f"opengym catalog docs: {exc}", file=sys.stderr)
+        return 2
     if args.check:
-        current = DOCS_PATH.read_text() if DOCS_PATH.exists() else ""
-        if current != render(default_catalog()):
-            print(f"{DOCS_PATH} is stale: run `opengym catalog docs`", file=sys.stderr)
+        current = path.read_text() if path.exists() else ""
+        if current != render_system(system):
+            print(f"{path} is stale: run `opengym catalog docs`", file=sys.stderr)
             return 1
-        print(f"{DOCS_PATH} is up to date")
+        print(f"{path} is up to date")
         return 0
-    print(f"wrote {write()}")
+    print(f"wrote {write(system=system)}")
     return 0
 
 
@@ -83,45 +96,58 @@ def _default_stack() -> Iterator[None]:
         os.environ.update(saved)
 
 
-def asyncapi_document() -> dict:
-    """The configured system's catalogs handed to the generic generator."""
+def asyncapi_document(system=None) -> dict:
+    """The configured system's (or ``system``'s) catalogs handed to the generic generator."""
     from importlib.metadata import version
 
     from opengym_streams.asyncapi import Info, document, kafka_server
     from opengym_streams.catalog_check import load_subscriptions
     from opengym_streams.catalog_docs import default_catalog
     from opengym_streams.contracts import load_contracts
-    from opengym_streams.settings import get_settings
+    from opengym_streams.settings import REPO_ROOT, get_settings
     from opengym_streams.system import load
 
-    system = load()
+    system = system or load()
     with _default_stack():
         settings = get_settings()
     server = kafka_server(settings.bootstrap, settings.registry_url, "apicurio",
                           description="The local stack `opengym stack up` starts (Kafka in KRaft mode, Apicurio "
                                       "Registry's Confluent-compatible API); OPENGYM_BOOTSTRAP and "
                                       "OPENGYM_SCHEMA_REGISTRY point the components elsewhere.")
+    path = system.asyncapi_path()
+    catalog_page = path.parent.parent / "catalog.md"
+    try:
+        shown = catalog_page.relative_to(REPO_ROOT)
+    except ValueError:
+        shown = catalog_page.name
     info = Info(
-        "OpenGym streams", version("opengym-streams"),
+        f"{system.label} streams", version("opengym-streams"),
         "Generated by `opengym catalog asyncapi` from the system's topic catalog, process catalog, contracts and "
         "components' declarations; do not edit by hand (a unit test fails when it is stale). Topic names are "
         "the contract names: OPENGYM_TOPIC_PREFIX, when set, is prepended at run time. Operations are named "
         "`<component>.<send|receive>.<topic or nested process>`; `external` stands for producers outside "
-        "OpenGym. The process catalog is rendered in docs/catalog.md.")
-    return document(system.topics.all, default_catalog(), load_contracts(), load_subscriptions(system),
-                    info, ASYNCAPI_PATH.parent, servers={"local": server}, external=system.topics.external)
+        f"{system.label}. The process catalog is rendered in {shown}.")
+    return document(system.topics.all, default_catalog(system), load_contracts(system), load_subscriptions(system),
+                    info, path.parent, servers={"local": server}, external=system.topics.external)
 
 
 def _asyncapi(args) -> int:
     from opengym_streams.asyncapi import render, write
+    from opengym_streams.system import load
 
-    doc = asyncapi_document()
+    system = load()
+    try:
+        path = system.asyncapi_path()
+    except LookupError as exc:
+        print(f"opengym catalog asyncapi: {exc}", file=sys.stderr)
+        return 2
+    doc = asyncapi_document(system)
     if args.check:
-        current = ASYNCAPI_PATH.read_text() if ASYNCAPI_PATH.exists() else ""
+        current = path.read_text() if path.exists() else ""
         if current != render(doc):
-            print(f"{ASYNCAPI_PATH} is stale: run `opengym catalog asyncapi`", file=sys.stderr)
+            print(f"{path} is stale: run `opengym catalog asyncapi`", file=sys.stderr)
             return 1
-        print(f"{ASYNCAPI_PATH} is up to date")
+        print(f"{path} is up to date")
         return 0
-    print(f"wrote {write(doc, ASYNCAPI_PATH)}")
+    print(f"wrote {write(doc, path)}")
     return 0

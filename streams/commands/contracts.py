@@ -19,11 +19,16 @@ def register(subparsers) -> None:
 
 def _generate(args) -> int:
     try:
-        written = modelgen.generate(write=True)
+        wanted = modelgen.generate(write=False)
     except ContractError as exc:
         print(f"opengym contracts generate: {exc}", file=sys.stderr)
         return 1
-    for path in written:
+    # Only what changed is written: the library's own models, installed read-only beside a system's, stay put.
+    for path, source in wanted.items():
+        if path.exists() and path.read_text() == source:
+            print(f"{path} is up to date")
+            continue
+        path.write_text(source)
         print(f"wrote {path}")
     return 0
 

@@ -11,18 +11,14 @@ from opengym_streams.kafka import producer
 from opengym_streams.system import load
 from opengym_streams.topic import topic_name
 
-CORRELATION_FIELDS = ("booking_id", "settlement_id", "class_id", "instrument_id", "payment_id")
-"""When an event is given without ``correlation_id``, the first of these it has becomes it
-(a booking's transaction id is its booking_id, a class's is its class_id, ...)."""
-
-
 def register(subparsers) -> None:
     parser = subparsers.add_parser(
         "produce", help="send events given as JSON (an argument, or JSON lines from a file or stdin)",
-        description='Each event is a JSON object {"type": "BookClassRequested", "booking_id": ..., ...}. '
-                    "event_id and occurred_at are filled in when absent; correlation_id defaults to the "
-                    "booking_id (or settlement_id, class_id, instrument_id, payment_id). The topic comes "
-                    "from the catalog. Invalid lines are reported and not sent; valid ones are.")
+        description='Each event is a JSON object {"type": "<Event>", <its fields>...}, e.g. {"type": '
+                    '"BookClassRequested", "booking_id": ..., ...}. event_id and occurred_at are filled in when '
+                    "absent; correlation_id defaults to the first of the system's correlation fields the event "
+                    "carries (OpenGym: booking_id, settlement_id, class_id, instrument_id, payment_id). The topic "
+                    "comes from the catalog. Invalid lines are reported and not sent; valid ones are.")
     parser.add_argument("event", nargs="?", help="one event as JSON")
     parser.add_argument("--file", "-f", help="JSON lines to send ('-' for stdin, the default without EVENT)")
     parser.add_argument("--topic", help="send to this topic (it must carry the event type)")
@@ -44,13 +40,17 @@ def _lines(args) -> Iterator[tuple[int, str]]:
                 yield number, line
 
 
-def parse_line(text: str):
+def parse_line(text: str, correlation_fields: tuple[str, ...] | None = None):
+    """An event from one JSON line; without ``correlation_id`` it takes the first of the system's
+    correlation fields it carries (a booking's transaction id is its booking_id, ...)."""
     try:
         data = json.loads(text)
     except json.JSONDecodeError as exc:
         raise ValueError(f"malformed JSON: {exc.msg} at column {exc.colno}") from None
+    if correlation_fields is None:
+        correlation_fields = load().correlation_fields
     if isinstance(data, dict) and "correlation_id" not in data:
-        for name in CORRELATION_FIELDS:
+        for name in correlation_fields:
             if isinstance(data.get(name), str):
                 data["correlation_id"] = data[name]
                 break

@@ -77,10 +77,15 @@ def _fail(command: str, message: str) -> int:
 def _load_tree(args) -> tuple[Path, Contracts, LevelConfig]:
     """The library's contracts plus the system's (or those under ``--schemas``), validated, and the levels."""
     system = load()
+    if args.schemas is None and system.schemas is None:
+        raise ContractError(f"the {system.name} system declares no schemas directory: give one with --schemas")
     root = (args.schemas or system.schemas).resolve()
     if not any(root.glob("*/*.avsc")):
         raise ContractError(f"no contracts under {root} (expected <owner>/<Event>.avsc files); is this the system's "
                             "schemas directory?")
+    if not any(LIBRARY_SCHEMAS.glob("*/*.avsc")):  # package data lost by a broken build
+        raise ContractError(f"the library's own contracts are missing from {LIBRARY_SCHEMAS}: reinstall "
+                            "opengym-streams")
     # read afresh (not the cached set the codec uses): the files may have changed since
     contracts = Contracts(LIBRARY_SCHEMAS, LIBRARY_NAMESPACE, (root, system.namespace))
     for contract in contracts:  # as strictly as the registry's Java parser will

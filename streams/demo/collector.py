@@ -11,16 +11,18 @@ from confluent_kafka import TopicPartition
 from opengym_streams.codec import AvroCodec, DecodeError
 from opengym_streams.demo.facts import Facts
 from opengym_streams.kafka import consumer
-from opengym_streams.system import load
+from opengym_streams.system import System, load
 from opengym_streams.topic import CLOCK, Topic, topic_name
 
 IGNORED_TYPES = frozenset({"ClockTicked"})
 
-def observed_topics() -> tuple[Topic, ...]:
-    """Every topic of the system the demo watches: facts and dead letters (no internal or clock topics)."""
-    return tuple(t for t in load().topics.all if t.kind != "internal" and t.events != (CLOCK,))
-"""Commands and requests (for the requests' own timestamps), every owner's facts, the observer's
-anomalies, every dead-letter topic."""
+
+def observed_topics(system: System | None = None) -> tuple[Topic, ...]:
+    """Every topic of the system the demo watches: facts and dead letters (no internal or clock topics).
+
+    Commands and requests (for the requests' own timestamps), every owner's facts, the observer's
+    anomalies, every dead-letter topic."""
+    return tuple(t for t in (system or load()).topics.all if t.kind != "internal" and t.events != (CLOCK,))
 
 
 def partition_offsets(topics: tuple[Topic, ...] | None = None, latest: bool = True,
@@ -49,11 +51,13 @@ def end_offsets(topics: tuple[Topic, ...] | None = None, timeout: float = 10.0) 
 
 
 class FactCollector:
-    """A consumer of every observed topic from given offsets (default: the beginning) into ``facts``."""
+    """A consumer of every observed topic from given offsets (default: the beginning) into ``facts``
+    (a :class:`Facts`, or the system's own kind of it)."""
 
     def __init__(self, start: dict[tuple[str, int], int] | None = None,
-                 topics: tuple[Topic, ...] | None = None, codec: AvroCodec | None = None):
-        self.facts = Facts()
+                 topics: tuple[Topic, ...] | None = None, codec: AvroCodec | None = None,
+                 facts: Facts | None = None):
+        self.facts = facts if facts is not None else Facts()
         self.undecodable: Counter = Counter()
         """topic -> messages that did not decode (garbage produced on purpose, for example)."""
         self.codec = codec or AvroCodec(auto_register=False)

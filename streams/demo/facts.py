@@ -1,4 +1,7 @@
-"""What the components published, deduplicated by event_id and indexed the way the checks read it."""
+"""What the components published, deduplicated by event_id and indexed by type and by transaction.
+
+A system's demo may subclass :class:`Facts` with the views its checks read (OpenGym's by booking, say).
+"""
 
 from __future__ import annotations
 
@@ -6,22 +9,6 @@ from collections import Counter, defaultdict
 from typing import Iterable
 
 from opengym_streams.event import Event
-
-TERMINAL_TYPES = ("ReservationConfirmed", "ReservationRejected")
-
-
-def downstream_types(exclude_owners: Iterable[str] = ()) -> tuple[str, ...]:
-    """The fact that starts each downstream process of the system's catalog, in catalog order (without
-    those of the components in ``exclude_owners``)."""
-    from opengym_streams.system import load
-
-    return tuple(proc.start for bt in load().catalog.transactions for proc in bt.downstream
-                 if proc.owner not in exclude_owners)
-
-
-DOWNSTREAM_TYPES = downstream_types()
-"""What the demo expects of every confirmed booking, derived from the catalog's downstream processes."""
-SETTLEMENT_OUTCOME_TYPES = ("SettlementConfirmed", "SettlementEscalated")
 
 
 class Facts:
@@ -68,34 +55,25 @@ class Facts:
     def count(self, type_name: str) -> int:
         return len(self.by_type.get(type_name, ()))
 
-    def by_booking(self, *type_names: str) -> dict[str, list[Event]]:
-        grouped: dict[str, list[Event]] = defaultdict(list)
+    def grouped(self, field: str, *type_names: str) -> dict[str, list[Event]]:
+        """The events of these types by the value of one of their fields (``correlation_id``, ``order_id``)."""
+        found: dict[str, list[Event]] = defaultdict(list)
         for event in self.of(*type_names):
-            grouped[event.booking_id].append(event)
-        return grouped
-
-    def requests(self, booking_ids: Iterable[str] | None = None) -> dict[str, Event]:
-        """The BookClassRequested events (one per booking id; the first seen), optionally only these."""
-        wanted = set(booking_ids) if booking_ids is not None else None
-        found: dict[str, Event] = {}
-        for event in self.of("BookClassRequested"):
-            if wanted is None or event.booking_id in wanted:
-                found.setdefault(event.booking_id, event)
+            found[getattr(event, field)].append(event)
         return found
 
-    def terminals(self) -> dict[str, list[Event]]:
-        return self.by_booking(*TERMINAL_TYPES)
+    def by_correlation(self, *type_names: str) -> dict[str, list[Event]]:
+        return self.grouped("correlation_id", *type_names)
 
-    def capacities(self) -> dict[str, int]:
-        """Class capacity as scheduled (ClassScheduled, else the request to schedule it)."""
-        capacity = {e.class_id: e.capacity for e in self.of("ScheduleClassRequested")}
-        capacity.update({e.class_id: e.capacity for e in self.of("ClassScheduled")})
-        return capacity
-
-    def instrument_kinds(self) -> dict[str, str]:
-        kinds = {e.instrument_id: _symbol(e.kind) for e in self.of("InstrumentGrantRequested", "InstrumentGranted")}
-        kinds.update({e.instrument_id: _symbol(e.instrument_kind) for e in self.of("InstrumentConsumed")})
-        return kinds
+    def first(self, type_name: str, ids: Iterable[str] | None = None, field: str = "correlation_id") -> dict[str, Event]:
+        """The first event of a type seen per transaction (optionally only for these ids)."""
+        wanted = set(ids) if ids is not None else None
+        found: dict[str, Event] = {}
+        for event in self.of(type_name):
+            key = getattr(event, field)
+            if wanted is None or key in wanted:
+                found.setdefault(key, event)
+        return found
 
 
 def _payload(event: Event) -> dict:
@@ -104,8 +82,6 @@ def _payload(event: Event) -> dict:
     return data
 
 
-def _symbol(value) -> str:
+def symbol(value) -> str:
+    """An enum's symbol (events decoded from Avro carry str, events built in code carry the enum)."""
     return getattr(value, "value", value)
-
-
-symbol = _symbol

@@ -1,4 +1,6 @@
-"""The whole demo: stack, topics, workers, seed, workload, summary, and stopping what it started."""
+"""The whole demo, for any system: stack, topics, workers, seed, workload, summary, and stopping what it
+started. What is the system's own (its workload, driver, invariants and summary) comes from its
+:class:`~streams.demo.spec.Demo`."""
 
 from __future__ import annotations
 
@@ -7,65 +9,35 @@ import sys
 import tempfile
 import time
 import uuid
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable, TextIO
+from typing import Any, Callable, TextIO
 
-from opengym_streams.demo.collector import FactCollector, end_offsets
-from opengym_streams.demo.driver import Driver, DriverTimeout
-from opengym_streams.demo.facts import downstream_types
-from opengym_streams.demo.invariants import Expectations, check_invariants
-from opengym_streams.demo.summary import Summary, render, summarize
-from opengym_streams.demo.supervisor import COMPONENTS, OBSERVER, Supervisor, observer_status
-from opengym_streams.demo.workload import WorkloadConfig, WorkloadPlan, plan_workload
+from opengym_streams.demo.collector import FactCollector, end_offsets, observed_topics
+from opengym_streams.demo.driver import DriverTimeout
+from opengym_streams.demo.spec import Demo, demo_of
+from opengym_streams.demo.summary import Report, render
+from opengym_streams.demo.supervisor import Supervisor, observer_status
 from opengym_streams.settings import get_settings
-
-
-@dataclass(frozen=True)
-class Faults:
-    """The components' fault knobs, passed to the workers as environment variables."""
-
-    delay_share: float = 0.05
-    """Share of consume requests Entitlement answers late."""
-    delay_ms: int = 7000
-    booking_timeout_ms: int = 5000
-    """Reservation's nested deadline for Entitlement's reply (the components' own default)."""
-    payment_failure_rate: float = 0.1
-    pause_notifications: bool = False
-    tick_interval: float = 0.25
-    """Seconds between the clock ticks that bring time into the components."""
-
-    def env(self) -> dict[str, str]:
-        env = {
-            "OPENGYM_ENTITLEMENT_DELAY_SHARE": str(self.delay_share),
-            "OPENGYM_ENTITLEMENT_DELAY_MS": str(self.delay_ms),
-            "OPENGYM_BOOKING_TIMEOUT_MS": str(self.booking_timeout_ms),
-            "OPENGYM_PAYMENT_FAILURE_RATE": str(self.payment_failure_rate),
-            "OPENGYM_TICK_INTERVAL": str(self.tick_interval),
-        }
-        if self.pause_notifications:
-            env["OPENGYM_NOTIFICATIONS_PAUSED"] = "1"
-        return env
-
-    @property
-    def expected_downstream(self) -> tuple[str, ...]:
-        return downstream_types(exclude_owners=("notifications",) if self.pause_notifications else ())
+from opengym_streams.system import System, load
 
 
 @dataclass(frozen=True)
 class DemoOptions:
-    workload: WorkloadConfig = field(default_factory=WorkloadConfig)
-    faults: Faults = field(default_factory=Faults)
+    workload: Any = None
+    """The system's workload config (None: its demo's default)."""
+    faults: Any = None
+    """The system's fault knobs (None: its demo's default)."""
     rate: float = 100.0
-    """Bookings per second the driver sends at most (0: as fast as it can)."""
+    """Requests per second the driver sends at most (0: as fast as it can)."""
     max_in_flight: int = 50
-    """Bookings sent but not yet answered, at most (0: no limit). Keeps an overloaded machine from
+    """Requests sent but not yet answered, at most (0: no limit). Keeps an overloaded machine from
     queueing requests past their own deadline: the driver then sends as fast as the system answers."""
     target_latency_ms: float = 1000.0
     """Below ``max_in_flight``, the window shrinks while the median answer takes longer than this
     (0: a fixed window)."""
     timeout: float = 180.0
-    """Seconds to wait, after the last booking is sent, for every outstanding fact."""
+    """Seconds to wait, after the last request is sent, for every outstanding fact."""
     keep_running: bool = False
     observer: bool = True
     """Launch the correlation observer too, when it exists in this checkout."""
@@ -76,8 +48,8 @@ class DemoOptions:
 
 @dataclass
 class DemoResult:
-    plan: WorkloadPlan
-    summary: Summary
+    plan: Any
+    summary: Report
     log_dir: Path
     timed_out: str | None = None
 
@@ -101,11 +73,10 @@ def _port_free(port: int) -> bool:
             return False
 
 
-def metrics_env(components: tuple[str, ...], enabled: bool, say: Callable[[str], None]) -> dict[str, dict[str, str]]:
+def metrics_env(components: tuple[str, ...], enabled: bool, say: Callable[[str], None],
+                system: System | None = None) -> dict[str, dict[str, str]]:
     """Each worker on its own metrics port; 0 (disabled) when off or when the port is taken."""
-    from opengym_streams.system import load
-
-    system = load()
+    system = system or load()
     per = {}
     for component in components:
         port = system.component(component).metrics_port if enabled else 0
@@ -145,13 +116,20 @@ def machine_line() -> str:
             f"{platform.system()} {platform.release()}, Python {platform.python_version()}")
 
 
-def run_demo(options: DemoOptions, out: TextIO = sys.stdout) -> DemoResult:
+def run_demo(options: DemoOptions, out: TextIO = sys.stdout, system: System | None = None,
+             demo: Demo | None = None) -> DemoResult:
+    """One demo run of the configured system (or ``system``), with its declared demo (or ``demo``)."""
     def say(msg: str) -> None:
         print(msg, file=out, flush=True)
 
+    system = system or load()
+    demo = demo or demo_of(system)
+    defaults = demo.options(None)
+    workload = options.workload if options.workload is not None else defaults[0]
+    faults = options.faults if options.faults is not None else defaults[1]
     started = time.monotonic()
     run_id = uuid.uuid4().hex[:8]
-    plan = plan_workload(options.workload, run_id)
+    plan = demo.plan(workload, run_id)
     log_dir = Path(options.log_dir) if options.log_dir else default_log_dir(run_id)
     log_dir.mkdir(parents=True, exist_ok=True)
 
@@ -160,26 +138,30 @@ def run_demo(options: DemoOptions, out: TextIO = sys.stdout) -> DemoResult:
         for service, state in stack.up().items():
             say(f"stack: {service} {state}")
     from opengym_streams.kafka import create_topics
-    created = create_topics()
+    created = create_topics(system.topics.all)
     say(f"topics: {sum(1 for s in created.values() if s == 'created')} created, "
         f"{sum(1 for s in created.values() if s == 'exists')} already there")
 
-    components = COMPONENTS
-    if options.observer:
-        available, why = observer_status(options.faults.env())
+    components = tuple(c.name for c in system.workers)
+    observer = system.observer.name if system.observer is not None else None
+    env = demo.worker_env(faults)
+    if options.observer and observer is not None:
+        available, why = observer_status(env)
         if available:
-            components += (OBSERVER,)
+            components += (observer,)
         else:
             say(f"observer: not launched ({why})")
-    per_component = metrics_env(components, options.metrics, say)
+    elif options.observer:
+        say("observer: not launched (the system declares none)")
+    per_component = metrics_env(components, options.metrics, say, system)
     ui_url = None
-    if OBSERVER in components:
+    if observer in components:
         ui_url, ui_vars = ui_env()
-        per_component[OBSERVER].update(ui_vars)
-    supervisor = Supervisor(log_dir, components, env=options.faults.env(), env_per_component=per_component)
-    start_offsets = end_offsets()
-    collector = FactCollector(start_offsets)
-    result = DemoResult(plan, Summary(), log_dir)
+        per_component[observer].update(ui_vars)
+    supervisor = Supervisor(log_dir, components, env=env, env_per_component=per_component)
+    topics = observed_topics(system)
+    collector = FactCollector(end_offsets(topics), topics=topics, facts=demo.facts())
+    result = DemoResult(plan, Report(), log_dir)
     try:
         say(f"workers: starting {len(components)} ({', '.join(components)}); logs in {log_dir}")
         t0 = time.monotonic()
@@ -189,19 +171,17 @@ def run_demo(options: DemoOptions, out: TextIO = sys.stdout) -> DemoResult:
         if ui_url:
             say(f"observer UI: {ui_url} (transactions, anomalies, dead letters; live)")
 
-        driver = Driver(plan, collector, expected_downstream=options.faults.expected_downstream)
+        driver = demo.driver(plan, collector, faults)
         t0 = time.monotonic()
         driver.seed()
-        say(f"seeded {len(plan.gyms)} gyms, {len(plan.classes)} classes, "
-            f"{sum(1 for m in plan.members if m.kind)} instruments in {time.monotonic() - t0:.1f}s"
+        say(f"seeded {demo.seeded(plan)} in {time.monotonic() - t0:.1f}s"
             + (f" (re-sent {driver.seed_resends} requests left unanswered for 15 s: a lost message, see "
                "docs/notes/demo.md)" if driver.seed_resends else ""))
-        intents = ", ".join(f"{k} {v}" for k, v in plan.intents().most_common())
         pace = "full speed" if options.rate <= 0 else f"up to {options.rate:g}/s"
         window = f", at most {options.max_in_flight} in flight" if options.max_in_flight else ""
         if options.max_in_flight and options.target_latency_ms:
             window += f" (fewer while the median answer takes over {options.target_latency_ms:g} ms)"
-        say(f"workload: {len(plan.bookings)} bookings, {pace}{window} (seed {options.workload.seed}): {intents}")
+        say(f"workload: {len(driver.requests())} {demo.requests}, {pace}{window}{demo.describe(plan, workload)}")
 
         t_work = time.monotonic()
         last = [0.0]
@@ -210,12 +190,12 @@ def run_demo(options: DemoOptions, out: TextIO = sys.stdout) -> DemoResult:
             now = time.monotonic()
             if now - last[0] >= 1.0:
                 last[0] = now
-                say(driver.progress().line(now - t_work))
+                say(driver.progress_line(now - t_work))
                 dead = supervisor.dead()
                 if dead:
                     raise DriverTimeout(f"worker(s) exited: {', '.join(dead)}; see {log_dir}")
 
-        driver.send_bookings(options.rate, on_tick=tick, max_in_flight=options.max_in_flight or None,
+        driver.send_requests(options.rate, on_tick=tick, max_in_flight=options.max_in_flight or None,
                              target_latency_ms=options.target_latency_ms or None)
         try:
             driver.settle(options.timeout, on_tick=tick)
@@ -224,14 +204,12 @@ def run_demo(options: DemoOptions, out: TextIO = sys.stdout) -> DemoResult:
             say(f"not settled: {exc}")
         t0 = time.monotonic()
         collector.drain()
-        say(driver.progress().line(time.monotonic() - t_work))
+        say(driver.progress_line(time.monotonic() - t_work))
         say(f"collected {len(collector.facts.by_id)} events in all (last drain {time.monotonic() - t0:.1f}s)")
 
         facts = collector.facts
-        booking_ids = [b.booking_id for b in plan.bookings]
-        violations = check_invariants(facts, booking_ids,
-                                      Expectations(downstream=options.faults.expected_downstream))
-        result.summary = summarize(facts, booking_ids, {b.booking_id: b.intent for b in plan.bookings}, violations)
+        violations = demo.check(facts, plan, faults)
+        result.summary = demo.summarize(facts, plan, violations)
         say("")
         say(render(result.summary))
         say(f"run {run_id}: {time.monotonic() - started:.1f}s in all; worker logs in {log_dir}")

@@ -11,12 +11,27 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from opengym_streams.system import load
+from opengym_streams.system import System, load
 
-COMPONENTS = tuple(c.name for c in load().workers)
-"""The system's components (from its registry), each a Faust app of its own; the observer apart."""
 
-OBSERVER = load().observer.name
+def worker_names(system: System | None = None) -> tuple[str, ...]:
+    """The system's components (from its registry), each a Faust app of its own; the observer apart."""
+    return tuple(c.name for c in (system or load()).workers)
+
+
+def observer_name(system: System | None = None) -> str | None:
+    spec = (system or load()).observer
+    return spec.name if spec is not None else None
+
+
+def __getattr__(name: str):
+    # COMPONENTS and OBSERVER of the configured system, read when asked (not on import: `opengym --system`
+    # chooses the system after the command modules are imported).
+    if name == "COMPONENTS":
+        return worker_names()
+    if name == "OBSERVER":
+        return observer_name()
+    raise AttributeError(name)
 
 RECOVERED = "Worker ready"
 """Faust's recovery service logs this once the tables are restored and the streams have been
@@ -28,9 +43,9 @@ REJOINED = "Joined group"
 """aiokafka logs this at every (re)join of the consumer group; a recovery follows."""
 
 
-def group_id(component: str, topic_prefix: str) -> str:
+def group_id(component: str, topic_prefix: str, system: System | None = None) -> str:
     """The consumer group of a component's Faust app: its app id (see ``streams.runtime.make_app``)."""
-    return f"{topic_prefix}opengym-{component}"
+    return topic_prefix + (system or load()).topics.app_id(component)
 
 
 @functools.lru_cache(maxsize=None)
@@ -143,7 +158,8 @@ class Worker:
 
     @property
     def group(self) -> str:
-        return group_id(self.component, self.env.get("OPENGYM_TOPIC_PREFIX", ""))
+        return group_id(self.component, self.env.get("OPENGYM_TOPIC_PREFIX", ""),
+                        load(self.env.get("OPENGYM_SYSTEM", "").strip() or None))
 
     def ready(self) -> bool:
         """Alive, past table recovery (Faust logs ``Worker ready``), and its consumer group is stable
@@ -182,9 +198,9 @@ class Supervisor:
     """Launches workers, waits until they are ready, kills or restarts one, stops them all."""
 
     log_dir: Path
-    components: tuple[str, ...] = COMPONENTS
+    components: tuple[str, ...] = field(default_factory=worker_names)
     env: dict[str, str] = field(default_factory=dict)
-    """Overrides on top of this process's environment (fault knobs, topic prefix)."""
+    """Overrides on top of this process's environment (fault knobs, topic prefix, ``OPENGYM_SYSTEM``)."""
     env_per_component: dict[str, dict[str, str]] = field(default_factory=dict)
     """Further overrides for one component (its metrics port, say)."""
     workers: dict[str, Worker] = field(default_factory=dict)

@@ -42,7 +42,7 @@ from typing import Any, Callable, Iterable, Mapping
 
 from dataclasses import dataclass
 
-from opengym_streams.settings import REPO_ROOT, from_env, knob
+from opengym_streams.settings import CHECKOUT, from_env, knob
 
 log = logging.getLogger("opengym.ui")
 
@@ -56,6 +56,9 @@ class UIConfig:
     url: str = knob("OPENGYM_UI_URL", "", "where `opengym trace`, `transactions` and `dlq` find a running observer "
                     "(empty: http://127.0.0.1:<OPENGYM_UI_PORT or 6108>)")
     alertmanager_url: str = knob("OPENGYM_ALERTMANAGER_URL", "", "Alertmanager the UI links each anomaly's alert to")
+    mermaid_dir: Path | None = knob("OPENGYM_MERMAID_DIR", None,
+                                    "a Mermaid `dist` directory the overview's diagrams render with (empty: "
+                                    "tools/node's in a checkout; an installed wheel has none: diagrams show as source)")
 
     @classmethod
     def from_env(cls) -> "UIConfig":
@@ -66,9 +69,17 @@ ANOMALY_WINDOW_MS = 3_600_000
 MAX_ANOMALIES = 50_000
 OVERVIEW_CACHE_S = 2.0
 PEER_CACHE_S = 2.0
-MERMAID_DIR = REPO_ROOT / "tools" / "node" / "node_modules" / "mermaid" / "dist"
 STATIC_DIR = Path(__file__).resolve().parent / "static"
 CONTENT_TYPES = {".css": "text/css", ".js": "application/javascript", ".map": "application/json"}
+
+
+def configured_mermaid_dir() -> Path | None:
+    """``OPENGYM_MERMAID_DIR``, else the bundle ``make install`` puts in a checkout's tools/node (the wheel ships
+    none)."""
+    configured = UIConfig.from_env().mermaid_dir
+    if configured is not None:
+        return configured
+    return CHECKOUT / "tools" / "node" / "node_modules" / "mermaid" / "dist" if CHECKOUT else None
 
 
 def ui_port() -> int:
@@ -390,7 +401,7 @@ def install_ui(app, *, table, observer, clock: Callable[[], int], anomalies_topi
                dead_letter_topics: Mapping[str, str], redrive_topics: Mapping[str, str],
                codec_factory: Callable[[], Any], producer_factory: Callable[[], Any] | None = None,
                rules_file: Path | None = None, runbook_file: Path | None = None,
-               mermaid_dir: Path | None = MERMAID_DIR, alertmanager_url: str | None = None,
+               mermaid_dir: Path | None = None, alertmanager_url: str | None = None,
                prefix: str = "", route_topic: str | None = None, port: int | None = None) -> UI:
     """Serve the transaction view from ``app``'s web server (see the module doc).
 
@@ -398,7 +409,8 @@ def install_ui(app, *, table, observer, clock: Callable[[], int], anomalies_topi
     pages show); ``clock()``: the observer's time (0 before its first tick: wall-clock time is used);
     topics by runtime name, dead letters and redrives per component; ``codec_factory()`` and
     ``producer_factory()`` make the Avro codec and the Kafka producer a redrive uses; ``rules_file`` and
-    ``runbook_file`` link each anomaly to its alert and runbook section; ``route_topic``: an input topic
+    ``runbook_file`` link each anomaly to its alert and runbook section; ``mermaid_dir`` holds the Mermaid bundle
+    (default :func:`configured_mermaid_dir`); ``route_topic``: an input topic
     co-partitioned with the table, whose assignment says which worker holds a key. The web server listens on
     ``OPENGYM_UI_PORT`` (default 6108, or a free port when that is taken; 0 turns it off)."""
     from opengym_streams.kafka import producer
@@ -407,7 +419,8 @@ def install_ui(app, *, table, observer, clock: Callable[[], int], anomalies_topi
     ui = UI(app, table=table, observer=observer, clock=clock, anomalies_topic=anomalies_topic,
             dead_letter_topics=dead_letter_topics, redrive_topics=redrive_topics, codec_factory=codec_factory,
             producer_factory=producer_factory or producer, rules_file=rules_file, runbook_file=runbook_file,
-            mermaid_dir=mermaid_dir, alertmanager_url=alertmanager_url, prefix=prefix, route_topic=route_topic)
+            mermaid_dir=mermaid_dir or configured_mermaid_dir(), alertmanager_url=alertmanager_url, prefix=prefix,
+            route_topic=route_topic)
     ui.url = url
     if url is None:
         return ui

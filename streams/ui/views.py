@@ -59,8 +59,9 @@ def register(app, ui) -> None:
             diagrams = mermaid(ui.observer.catalog)
             body = pages.overview(data, diagrams, ui.links, "")
             if not ui.mermaid_available():
-                body += ('<p class=warn>Mermaid is not installed (run <code>make install</code>): the diagrams '
-                         'show as their source.</p>')
+                body += ('<p class=warn>The diagrams cannot render: there is no Mermaid bundle here (set '
+                         '<code>OPENGYM_MERMAID_DIR</code> to a mermaid <code>dist</code> directory, or run '
+                         '<code>make install</code> in a checkout), so each shows as its source.</p>')
             return html(self, body, title="Overview", active="overview", head=head)
 
     @app.page("/transactions")

@@ -12,7 +12,7 @@ import opengym.agents.correlation as correlation
 from opengym import topics
 from opengym.agents.system import SYSTEM
 from opengym_streams.monitoring import metrics
-from opengym_streams.bench import facts
+from opengym.demo import scenarios
 from opengym_streams.models import ClockTicked
 from opengym.models import InstrumentGranted
 from opengym_streams.observe import Progress, outputs, update_gauges
@@ -44,7 +44,7 @@ def anomalies(observer, correlation_id):
 
 def test_nested_timeout_is_published_once_on_the_anomalies_topic(observer):
     bid = booking_id()
-    observer.given(*facts.booking(bid, T0, facts.NESTED_TIMEOUT))
+    observer.given(*scenarios.booking(bid, T0, scenarios.NESTED_TIMEOUT))
     tick(observer, T0 + 60_000, partition_of(bid))
     tick(observer, T0 + 61_000, partition_of(bid))
     assert [(a.kind.value, a.process, a.correlation_id) for a in anomalies(observer, bid)] == [
@@ -55,7 +55,7 @@ def test_nested_timeout_is_published_once_on_the_anomalies_topic(observer):
 
 def test_a_tick_touches_only_the_transactions_of_its_partition(observer):
     bid = booking_id()
-    observer.given(*facts.booking(bid, T0, facts.NESTED_TIMEOUT))
+    observer.given(*scenarios.booking(bid, T0, scenarios.NESTED_TIMEOUT))
     for partition in range(topics.PARTITIONS):
         if partition != partition_of(bid):
             tick(observer, T0 + 60_000, partition)
@@ -66,7 +66,7 @@ def test_a_tick_touches_only_the_transactions_of_its_partition(observer):
 
 def test_other_components_ticks_do_not_move_the_observers_clock(observer):
     bid = booking_id()
-    observer.given(*facts.booking(bid, T0, facts.NOTIFICATION_NEVER_STARTED))
+    observer.given(*scenarios.booking(bid, T0, scenarios.NOTIFICATION_NEVER_STARTED))
     reservation_tick = ClockTicked.new(correlation_id="clock", occurred_at=T0 + 3_600_000, now=T0 + 3_600_000,
                                        component="reservation")
     observer.when(reservation_tick, on=topics.RESERVATION_COMMANDS, partition=partition_of(bid))
@@ -85,7 +85,7 @@ def test_events_outside_the_catalog_are_counted_but_keep_no_state(observer):
 
 def test_redelivered_facts_change_nothing_and_count_as_duplicates(observer):
     bid = booking_id()
-    events = facts.booking(bid, T0, facts.LATE_REPLY)
+    events = scenarios.booking(bid, T0, scenarios.LATE_REPLY)
     before = metrics.DUPLICATES.labels("correlation", "InstrumentConsumed")._value.get()
     observer.given(*events, *events)
     tick(observer, T0 + 60_000, partition_of(bid))
@@ -96,23 +96,23 @@ def test_redelivered_facts_change_nothing_and_count_as_duplicates(observer):
 def test_clean_booking_records_the_nested_round_trip(observer):
     histogram = metrics.NESTED_ROUND_TRIP.labels("InstrumentConsumeProcess")
     before = histogram._sum.get()
-    observer.given(*facts.booking(booking_id(), T0, facts.CLEAN))
+    observer.given(*scenarios.booking(booking_id(), T0, scenarios.CLEAN))
     assert histogram._sum.get() == pytest.approx(before + 0.02)
     assert observer.published == []
 
 
 def test_garbage_goes_to_the_observers_own_dead_letter_topic_and_the_stream_goes_on(observer):
     bid = booking_id()
-    junk = facts.booking(bid, T0, facts.CLEAN)[0]
+    junk = scenarios.booking(bid, T0, scenarios.CLEAN)[0]
     observer.when(junk, value=b"not avro at all", key=b"junk")
-    observer.given(*facts.booking(bid, T0, facts.NESTED_TIMEOUT))
+    observer.given(*scenarios.booking(bid, T0, scenarios.NESTED_TIMEOUT))
     tick(observer, T0 + 60_000, partition_of(bid))
     assert {p.topic for p in observer.published} == {"opengym.correlation.dlq", ANOMALIES}
     assert len(anomalies(observer, bid)) == 1
 
 
 def test_a_fact_on_a_topic_that_does_not_carry_it_is_dead_lettered_not_observed(observer):
-    visit = next(e for e in facts.booking(booking_id(), T0, facts.CLEAN_PARTNER) if e.type_name == "AttendanceRecorded")
+    visit = next(e for e in scenarios.booking(booking_id(), T0, scenarios.CLEAN_PARTNER) if e.type_name == "AttendanceRecorded")
     out = observer.when(visit, on=topics.FINANCE_EVENTS)
     assert [(p.topic, p.event.error_kind) for p in out] == [("opengym.correlation.dlq", "CONTRACT_VIOLATION")]
     assert "AttendanceRecorded does not belong on opengym.finance.events" in out[0].event.reason
@@ -129,7 +129,7 @@ def test_the_observer_declares_only_its_own_topics_as_outputs():
 def test_gauges_show_transactions_in_flight_and_the_oldest_open_process(observer):
     bid = booking_id()
     t0 = 2_000_000_000_000
-    observer.given(*facts.booking(bid, t0, facts.CLEAN)[:2])  # booked, consume requested, no reply yet
+    observer.given(*scenarios.booking(bid, t0, scenarios.CLEAN)[:2])  # booked, consume requested, no reply yet
     tick(observer, t0 + 3000, partition_of(bid))
     update_gauges(observer.component, observer.component.observing)
     assert metrics.IN_FLIGHT.labels("Member Books a Class")._value.get() >= 1
@@ -155,7 +155,7 @@ def test_the_due_index_is_rebuilt_from_the_table_after_a_rebalance():
 def test_a_partition_is_judged_by_its_own_latest_tick_not_by_a_faster_partition(observer):
     bid = booking_id()
     mine = partition_of(bid)
-    observer.given(*facts.booking(bid, T0, facts.NESTED_TIMEOUT))
+    observer.given(*scenarios.booking(bid, T0, scenarios.NESTED_TIMEOUT))
     tick(observer, T0 + 600_000, (mine + 1) % topics.PARTITIONS)  # another partition's clock ran far ahead
     tick(observer, T0 + 6_000, mine)                               # this one's first tick past deadline + grace
     assert [a.detected_at for a in anomalies(observer, bid)] == [T0 + 6_000]
@@ -177,7 +177,7 @@ def test_while_a_partition_has_unread_facts_nothing_after_its_last_read_fact_is_
 
 def test_a_restarted_observer_catching_up_does_not_call_a_waiting_request_missing(observer):
     bid = booking_id()
-    events = facts.booking(bid, T0, facts.CLEAN)
+    events = scenarios.booking(bid, T0, scenarios.CLEAN)
     request, reply = events[1], events[2]
     # Every topic of the booking has unread facts (the observer restarted behind a backlog); each partition
     # counts as read once its fact has been handled.
@@ -200,9 +200,9 @@ def test_the_transactions_table_writes_each_changed_key_once_per_commit(observer
     records: list[tuple[int, str, object]] = []
     table.send_changelog = lambda partition, key, value, **kw: records.append((partition, key, value))
     first, second = booking_id(), booking_id()
-    observer.given(*facts.booking(first, T0), *facts.booking(second, T0))
+    observer.given(*scenarios.booking(first, T0), *scenarios.booking(second, T0))
     assert records == [], "nothing reaches the changelog before a commit"
-    assert len(facts.booking(first, T0)) > 2, "several facts per transaction, so several state changes"
+    assert len(scenarios.booking(first, T0)) > 2, "several facts per transaction, so several state changes"
     assert flush_table_changes(app) == 2
     assert sorted(records, key=lambda r: r[1]) == sorted(
         [(partition_of(key), key, table[key]) for key in (first, second)], key=lambda r: r[1])

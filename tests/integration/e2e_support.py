@@ -14,12 +14,12 @@ from confluent_kafka import TopicPartition
 from opengym_streams.event import Event, now_ms
 from opengym_streams.event import model_for
 from opengym_streams.demo.collector import FactCollector, end_offsets
-from opengym_streams.demo.driver import Driver, DriverTimeout, driver_producer
-from opengym_streams.demo.facts import Facts
-from opengym_streams.demo.invariants import check_invariants
-from opengym_streams.demo.runner import Faults
+from opengym.demo.driver import Driver, DriverTimeout, driver_producer
+from opengym.demo.facts import BookingFacts as Facts
+from opengym.demo.faults import Faults
+from opengym.demo.invariants import check_invariants
+from opengym.demo.workload import WorkloadConfig, WorkloadPlan, plan_workload
 from opengym_streams.demo.supervisor import Supervisor, group_id
-from opengym_streams.demo.workload import WorkloadConfig, WorkloadPlan, plan_workload
 from opengym_streams.kafka import consumer
 from opengym_streams.settings import get_settings
 from opengym.topics import CLOCK, DEAD_LETTER, Topic, topic_name
@@ -60,7 +60,7 @@ def small_plan(bookings: int, seed: int = 1, **config) -> WorkloadPlan:
 
 def start_run(plan: WorkloadPlan) -> Run:
     """A driver for ``plan`` whose collector sees only what happens from now on."""
-    collector = FactCollector(end_offsets())
+    collector = FactCollector(end_offsets(), facts=Facts())
     return Run(plan, Driver(plan, collector, producer=driver_producer()), collector)
 
 

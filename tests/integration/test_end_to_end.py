@@ -14,9 +14,9 @@ import pytest
 from opengym import topics
 from opengym_streams.codec import AvroCodec
 from opengym_streams.demo.driver import driver_producer
-from opengym_streams.demo.facts import DOWNSTREAM_TYPES, symbol
-from opengym_streams.demo.summary import summarize
-from opengym_streams.demo.workload import PARTNER_VISIT
+from opengym.demo.facts import DOWNSTREAM_TYPES, symbol
+from opengym.demo.summary import summarize
+from opengym.demo.workload import PARTNER_VISIT
 from opengym_streams.event import now_ms
 from opengym_streams.kafka import create_topics
 from tests.conftest import wait_for

@@ -23,7 +23,7 @@ from confluent_kafka import TopicPartition
 from opengym import topics
 from opengym.agents.system import SYSTEM
 from opengym_streams.observe import observed_topics as observed_topics_of
-from opengym_streams.bench import facts
+from opengym.demo import scenarios
 from opengym_streams.codec import AvroCodec
 from opengym_streams.event import now_ms
 from opengym_streams.kafka import admin, consumer, create_topics, producer
@@ -50,10 +50,10 @@ WORKER_ENV = {
     "OPENGYM_MAX_CLOCK_SKEW_MS": str(2 * 24 * 3_600_000),
 }
 
-FAULTS_A = {facts.NESTED_TIMEOUT: 5, facts.LATE_REPLY: 3, facts.NOTIFICATION_NEVER_STARTED: 5,
-            facts.SETTLEMENT_STALLED: 4, facts.ORPHAN_REPLY: 2, facts.DENIED: 6, facts.PAYMENT_FAILED: 3}
-FAULTS_B = {facts.NESTED_TIMEOUT: 3, facts.ATTENDANCE_NEVER_COMPLETED: 4, facts.SETTLEMENT_STALLED: 2,
-            facts.NOTIFICATION_NEVER_STARTED: 2, facts.DENIED: 4}
+FAULTS_A = {scenarios.NESTED_TIMEOUT: 5, scenarios.LATE_REPLY: 3, scenarios.NOTIFICATION_NEVER_STARTED: 5,
+            scenarios.SETTLEMENT_STALLED: 4, scenarios.ORPHAN_REPLY: 2, scenarios.DENIED: 6, scenarios.PAYMENT_FAILED: 3}
+FAULTS_B = {scenarios.NESTED_TIMEOUT: 3, scenarios.ATTENDANCE_NEVER_COMPLETED: 4, scenarios.SETTLEMENT_STALLED: 2,
+            scenarios.NOTIFICATION_NEVER_STARTED: 2, scenarios.DENIED: 4}
 build = SYSTEM.processes
 
 
@@ -203,16 +203,16 @@ def observed_run(request, stack, tmp_path_factory):
         feeder = Feeder()
         t0 = now_ms() + 24 * 3_600_000
         t0_b = t0 + 100_000
-        scenarios_a = facts.mix(BOOKINGS_A, FAULTS_A, seed=1)
-        scenarios_b = facts.mix(BOOKINGS_B, FAULTS_B, seed=2)
+        scenarios_a = scenarios.mix(BOOKINGS_A, FAULTS_A, seed=1)
+        scenarios_b = scenarios.mix(BOOKINGS_B, FAULTS_B, seed=2)
         expected: dict[tuple[str, str, str], str] = {}
         workload_a, workload_b = [], []
         for group_name, chosen, start, workload in (("a", scenarios_a, t0, workload_a),
                                                      ("b", scenarios_b, t0_b, workload_b)):
             for i, scenario in enumerate(chosen):
                 booking_id = f"{prefix}{group_name}{i:03d}-{scenario}"
-                workload += facts.booking(booking_id, start + i * 10, scenario)
-                for kind, process in facts.EXPECTED[scenario]:
+                workload += scenarios.booking(booking_id, start + i * 10, scenario)
+                for kind, process in scenarios.EXPECTED[scenario]:
                     expected[(booking_id, kind, process)] = scenario
 
         worker = ObserverWorker(tmp_path_factory.mktemp("observer-log") / "worker.log")

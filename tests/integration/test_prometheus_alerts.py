@@ -14,10 +14,11 @@ import yaml
 
 from opengym_streams.monitoring.local_prometheus import LocalPrometheus
 from opengym_streams.demo.collector import FactCollector, end_offsets
-from opengym_streams.demo.driver import Driver
-from opengym_streams.demo.runner import Faults
+from opengym.demo.driver import Driver
+from opengym.demo.facts import BookingFacts
+from opengym.demo.faults import Faults
+from opengym.demo.workload import WorkloadConfig, booking_event, plan_workload
 from opengym_streams.demo.supervisor import COMPONENTS, OBSERVER, Supervisor
-from opengym_streams.demo.workload import WorkloadConfig, booking_event, plan_workload
 from opengym_streams.event import now_ms
 from opengym_streams.kafka import create_topics, producer
 from tests.conftest import wait_for
@@ -83,7 +84,7 @@ def seeded_plan(bookings: int, seed: int, classes: int):
     """Class-pack bookings at one gym, with their classes scheduled and packs granted."""
     plan = plan_workload(WorkloadConfig(bookings=bookings, seed=seed, gyms=1, classes_per_gym=classes,
                                         shares={"home_class_pack": 1.0}), uuid.uuid4().hex[:6])
-    collector = FactCollector(end_offsets())
+    collector = FactCollector(end_offsets(), facts=BookingFacts())
     try:
         Driver(plan, collector).seed()
     finally:
@@ -110,7 +111,7 @@ def record(name: str, seconds: float) -> None:
 def test_a_clean_run_fires_no_alert(system):
     supervisor, prometheus = system
     plan = plan_workload(WorkloadConfig(bookings=30, seed=3, gyms=2, classes_per_gym=3), uuid.uuid4().hex[:6])
-    collector = FactCollector(end_offsets())
+    collector = FactCollector(end_offsets(), facts=BookingFacts())
     try:
         driver = Driver(plan, collector)
         driver.seed()

@@ -29,7 +29,7 @@ import pytest
 from opengym import topics
 from opengym.agents.system import SYSTEM
 from opengym_streams.observe import observed_topics
-from opengym_streams.bench import facts
+from opengym.demo import scenarios
 from opengym_streams.event import now_ms
 from opengym_streams.kafka import create_topics, delete_topics_with_prefix
 from opengym_streams.settings import REPO_ROOT
@@ -38,8 +38,8 @@ from tests.conftest import wait_for
 from tests.integration.test_observer_detection import WORKER_ENV, Feeder, caught_up
 from opengym.topics import topic_name
 
-FAULTS = {facts.NESTED_TIMEOUT: 2, facts.LATE_REPLY: 1, facts.NOTIFICATION_NEVER_STARTED: 1,
-          facts.ATTENDANCE_NEVER_COMPLETED: 1, facts.SETTLEMENT_STALLED: 1, facts.ORPHAN_REPLY: 1}
+FAULTS = {scenarios.NESTED_TIMEOUT: 2, scenarios.LATE_REPLY: 1, scenarios.NOTIFICATION_NEVER_STARTED: 1,
+          scenarios.ATTENDANCE_NEVER_COMPLETED: 1, scenarios.SETTLEMENT_STALLED: 1, scenarios.ORPHAN_REPLY: 1}
 BOOKINGS = 16
 EXPECTED_KINDS = {"NESTED_TIMEOUT", "LATE_REPLY", "DOWNSTREAM_NOT_STARTED", "DOWNSTREAM_NOT_COMPLETED",
                   "CHAIN_STALLED", "REPLY_WITHOUT_REQUEST"}
@@ -81,19 +81,19 @@ def faulted_observer(stack, tmp_path_factory):
             assert worker.poll() is None, tail()
             feeder = Feeder()
             t0 = now_ms() + 24 * 3_600_000
-            scenarios = facts.mix(BOOKINGS, FAULTS, seed=5)
+            chosen = scenarios.mix(BOOKINGS, FAULTS, seed=5)
             workload, by_scenario = [], {}
-            for i, scenario in enumerate(scenarios):
+            for i, scenario in enumerate(chosen):
                 booking_id = f"{prefix}{i:03d}-{scenario}"
                 by_scenario.setdefault(scenario, []).append(booking_id)
-                workload += facts.booking(booking_id, t0 + i * 10, scenario)
+                workload += scenarios.booking(booking_id, t0 + i * 10, scenario)
             member = f"m-{prefix}regular"
             regulars = [f"{prefix}regular-{n}" for n in (1, 2)]
             for n, booking_id in enumerate(regulars):
-                workload += with_member(facts.booking(booking_id, t0 + 500 + n * 10, facts.CLEAN), member)
+                workload += with_member(scenarios.booking(booking_id, t0 + 500 + n * 10, scenarios.CLEAN), member)
             redriven, stubborn = f"{prefix}redrive-ui-1", f"{prefix}stubborn-1"
-            workload += facts.booking(redriven, t0 + 700, facts.CLEAN)
-            workload += facts.booking(stubborn, t0 + 710, facts.CLEAN)
+            workload += scenarios.booking(redriven, t0 + 700, scenarios.CLEAN)
+            workload += scenarios.booking(stubborn, t0 + 710, scenarios.CLEAN)
             feeder.facts(workload)
             inputs = [topic_name(t) for t in observed_topics(SYSTEM, SYSTEM.processes())]
             group = f"{prefix}opengym-correlation"
@@ -184,7 +184,7 @@ def test_the_overview_lists_every_injected_anomaly_kind(faulted_observer, browse
 def test_a_timed_out_booking_shows_its_overdue_nested_pair(faulted_observer, browser):
     from selenium.webdriver.common.by import By
 
-    booking = faulted_observer["by_scenario"][facts.NESTED_TIMEOUT][0]
+    booking = faulted_observer["by_scenario"][scenarios.NESTED_TIMEOUT][0]
     browser.get(f"{faulted_observer['url']}/transactions/{booking}")
     nested_css = 'li.process.nested[data-process="InstrumentConsumeProcess"]'
     nested = text(browser, nested_css)
@@ -261,7 +261,7 @@ def test_a_redrive_from_the_ui_brings_a_fixed_dead_letter_through(faulted_observ
 
 def test_trace_and_transactions_ask_the_running_observer(faulted_observer):
     env = {**os.environ, "OPENGYM_TOPIC_PREFIX": faulted_observer["prefix"], "OPENGYM_UI_URL": faulted_observer["url"]}
-    booking = faulted_observer["by_scenario"][facts.SETTLEMENT_STALLED][0]
+    booking = faulted_observer["by_scenario"][scenarios.SETTLEMENT_STALLED][0]
     trace = subprocess.run([sys.executable, "-m", "opengym_streams.cli", "trace", booking], capture_output=True, text=True,
                            timeout=60, cwd=REPO_ROOT, env=env)
     assert trace.returncode == 0, trace.stderr
@@ -317,7 +317,7 @@ def test_a_redriven_letter_that_fails_again_returns_with_its_history_and_goes_th
 
 
 def test_a_topic_scan_that_cannot_finish_in_time_fails_instead_of_printing_a_part(faulted_observer):
-    booking = faulted_observer["by_scenario"][facts.NESTED_TIMEOUT][0]
+    booking = faulted_observer["by_scenario"][scenarios.NESTED_TIMEOUT][0]
     scan = opengym(faulted_observer["env"], "trace", booking, "--from-topics", "--timeout", "0")
     assert scan.returncode == 1 and scan.stdout == ""
     assert "messages on" in scan.stderr and "still unread" in scan.stderr, scan.stderr

@@ -17,7 +17,7 @@ import pytest
 
 from opengym.agents.system import SYSTEM
 from opengym_streams.observe import observed_topics
-from opengym_streams.bench import facts
+from opengym.demo import scenarios
 from opengym_streams.demo.supervisor import group_members
 from opengym_streams.event import now_ms
 from opengym_streams.kafka import create_topics, delete_topics_with_prefix
@@ -69,7 +69,7 @@ def two_workers(stack, tmp_path_factory):
             feeder = Feeder()
             t0 = now_ms() + 24 * 3_600_000
             ids = [f"{prefix}w{i:03d}" for i in range(BOOKINGS)]
-            feeder.facts([e for i, cid in enumerate(ids) for e in facts.booking(cid, t0 + i * 10, facts.CLEAN)])
+            feeder.facts([e for i, cid in enumerate(ids) for e in scenarios.booking(cid, t0 + i * 10, scenarios.CLEAN)])
             inputs = [topic_name(t) for t in observed_topics(SYSTEM, SYSTEM.processes())]
             wait_for(lambda: caught_up(group, inputs), 60, "the workers to consume the facts", seen=tails)
             urls = [f"http://127.0.0.1:{port}" for port in ports]

@@ -72,7 +72,7 @@ TOPIC = '''LOYALTY_EVENTS = Topic(
 SERVICE = '''  loyalty:
     <<: *worker
     command: ["worker", "loyalty"]
-    volumes: ["loyalty-state:/app/state"]
+    volumes: ["loyalty-state:/var/lib/opengym"]
     healthcheck: *metrics-health
     environment:
       <<: *opengym-env

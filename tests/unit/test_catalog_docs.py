@@ -73,11 +73,19 @@ def by_transaction(catalog: Catalog, prefix: str) -> list[tuple[str, BusinessTra
 MALFORMED = "flowchart TD\n  a[\"unclosed\n  a -->\n"
 
 
+def order_catalog() -> Catalog:
+    """The second system's catalog (orchestration, downstream and choreography in one transaction)."""
+    from order_fulfilment.agents.system import SYSTEM
+
+    return default_catalog(SYSTEM)
+
+
 @pytest.fixture(scope="module")
 def parsed() -> dict[str, dict]:
     """Every diagram of this module, parsed in one Node run."""
     sources = {**markdown_diagrams(), **_blocks(render(default_catalog()), "generated"),
-               **_blocks(render(odd_catalog()), "odd"), "malformed": MALFORMED}
+               **_blocks(render(order_catalog()), "order"), **_blocks(render(odd_catalog()), "odd"),
+               "malformed": MALFORMED}
     results = run_node("mermaid-parse.mjs", stdin=[{"name": k, "source": v} for k, v in sources.items()])
     return {r["name"]: r for r in results}
 
@@ -152,6 +160,13 @@ def test_every_mermaid_diagram_in_the_docs_parses(parsed):
 def test_each_catalog_diagram_is_one_tree_rooted_at_its_business_transaction(parsed):
     for name, bt in by_transaction(default_catalog(), "generated"):
         assert_one_tree(parsed[name], bt)
+
+
+def test_the_second_systems_diagrams_are_one_tree_each_with_every_level(parsed):
+    for name, bt in by_transaction(order_catalog(), "order"):
+        assert_one_tree(parsed[name], bt)
+    in_docs = markdown_diagrams()
+    assert any(name.startswith("examples/order_fulfilment/docs/catalog.md:") for name in in_docs)
 
 
 def test_the_settlement_diagram_keeps_its_root_apart_from_its_like_named_choreography(parsed):

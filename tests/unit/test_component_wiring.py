@@ -73,16 +73,12 @@ def _imports(path: Path) -> set[str]:
     return found
 
 
-STILL_OPENGYMS = {"streams/demo/workload.py", "streams/bench/facts.py"}
-"""OpenGym's demo workload and synthetic facts, still under streams/ until the demo is split (issue 13)."""
-
-
 def test_no_module_under_streams_imports_a_system():
     offenders = {}
     for folder in ("streams", "monitoring"):
         for path in (ROOT / folder).rglob("*.py"):
-            bad = sorted(_imports(path) & {"opengym", "agents", "topics"})
-            if bad and str(path.relative_to(ROOT)) not in STILL_OPENGYMS:
+            bad = sorted(_imports(path) & {"opengym", "agents", "topics", "order_fulfilment"})
+            if bad:
                 offenders[str(path.relative_to(ROOT))] = bad
     assert offenders == {}, "the library is handed a system; it imports none"
 

@@ -1,8 +1,8 @@
 """What the driver still waits for, computed from the facts seen so far (no Kafka)."""
 
-from opengym_streams.demo.driver import Driver
-from opengym_streams.demo.facts import Facts
-from opengym_streams.demo.workload import WorkloadConfig, plan_workload
+from opengym.demo.driver import Driver
+from opengym.demo.facts import BookingFacts as Facts
+from opengym.demo.workload import WorkloadConfig, plan_workload
 from opengym.models import AttendanceRecorded, SettlementConfirmed, SettlementObligationCalculated
 from tests.unit.test_demo_invariants import confirmed_booking, rejected_booking
 
@@ -84,7 +84,7 @@ def test_the_in_flight_window_holds_bookings_back_until_answers_arrive():
 
 def test_seed_requests_left_unanswered_are_sent_again_with_the_same_event_ids():
     from opengym.models import ClassScheduled, InstrumentGranted
-    from opengym_streams.demo.workload import grant_events, schedule_events
+    from opengym.demo.workload import grant_events, schedule_events
 
     plan = plan_workload(WorkloadConfig(bookings=8, gyms=2, classes_per_gym=1), run_id="r")
     producer = RecordingProducer()

@@ -1,7 +1,7 @@
 """The invariant checker: each rule holds on a clean run and names the booking when it is broken."""
 
-from opengym_streams.demo.facts import Facts
-from opengym_streams.demo.invariants import Expectations, check_invariants
+from opengym.demo.facts import BookingFacts as Facts
+from opengym.demo.invariants import Expectations, check_invariants
 from opengym.models import (AttendancePending, AttendanceRecorded, BillingLineRecorded, BookClassRequested,
                             ClassScheduled, InstrumentConsumed, InstrumentConsumeRequested,
                             InstrumentGranted, InstrumentReleased, NotificationSent, ReservationConfirmed,

@@ -1,7 +1,7 @@
 """The demo summary's arithmetic: outcomes, credits, percentiles, throughput."""
 
-from opengym_streams.demo.facts import Facts
-from opengym_streams.demo.summary import percentile, render, summarize
+from opengym.demo.facts import BookingFacts as Facts
+from opengym.demo.summary import percentile, render, summarize
 from tests.unit.test_demo_invariants import T0, confirmed_booking, grant, rejected_booking, scheduled
 
 

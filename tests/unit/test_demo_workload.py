@@ -4,7 +4,7 @@ from collections import Counter
 
 import pytest
 
-from opengym_streams.demo.workload import (DEFAULT_SHARES, EXHAUSTED_PACK, EXHAUSTED_PACK_BOOKINGS, FULL_CLASS,
+from opengym.demo.workload import (DEFAULT_SHARES, EXHAUSTED_PACK, EXHAUSTED_PACK_BOOKINGS, FULL_CLASS,
                                    NO_ENTITLEMENT, PARTNER_VISIT, UNKNOWN_CLASS, WorkloadConfig,
                                    booking_event, grant_events, intent_counts, plan_workload, schedule_events)
 

@@ -9,7 +9,7 @@ import random
 import pytest
 
 from opengym.agents.system import processes as build
-from opengym_streams.bench import facts as scenarios
+from opengym.demo import scenarios
 from opengym.models import ClassScheduled, InstrumentConsumed, NotificationSent
 from opengym_streams.observer import Observer, ObserverConfig, ObserverState, in_flight
 

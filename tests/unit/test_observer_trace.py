@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from opengym.agents.system import processes as build
-from opengym_streams.bench import facts
+from opengym.demo import scenarios
 from opengym_streams.commands.trace import as_json, build_state, render
 from opengym_streams.observer import Observer, ObserverConfig
 
@@ -15,7 +15,7 @@ def observer() -> Observer:
 
 
 def test_a_booking_in_flight_shows_each_level_and_what_is_still_expected():
-    events = facts.booking("b-1", T0, facts.CLEAN)
+    events = scenarios.booking("b-1", T0, scenarios.CLEAN)
     confirmed_at = events[3].occurred_at
     state = build_state(observer(), events[:6])  # billing and attendance started, no notification yet
     text = render(observer(), state, "b-1", confirmed_at + 10_000)
@@ -31,7 +31,7 @@ def test_a_booking_in_flight_shows_each_level_and_what_is_still_expected():
 
 
 def test_a_stalled_settlement_shows_the_overdue_hop_and_the_reported_anomaly():
-    events = facts.booking("b-2", T0, facts.SETTLEMENT_STALLED)
+    events = scenarios.booking("b-2", T0, scenarios.SETTLEMENT_STALLED)
     obs = observer()
     state = build_state(obs, events)
     now = events[-1].occurred_at + 200_000

@@ -10,7 +10,7 @@ import random
 import pytest
 
 from opengym.agents.system import processes as build
-from opengym_streams.bench import facts as scenarios
+from opengym.demo import scenarios
 from opengym_streams.observer import IDS, Observer, ObserverConfig, business_ids, fact_source, new_state
 
 T0 = 1_700_000_000_000

@@ -6,7 +6,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from opengym.agents.system import processes as build
-from opengym_streams.bench import facts as scenarios
+from opengym.demo import scenarios
 from opengym_streams.observer import Observer, ObserverConfig, ObserverState
 from opengym_streams.ui import model
 from opengym_streams.ui.links import alerts_by_kind, anchor, render_markdown

@@ -1,6 +1,6 @@
 """Synthetic fact streams for the observer: whole bookings, clean or with one known fault, built the way
 the components build them (each event caused by the previous, same correlation id) so an oracle knows
-exactly which anomalies the observer must report.
+exactly which anomalies the observer must report. The observer's tests and ``opengym bench observer`` use them.
 """
 
 from __future__ import annotations
@@ -42,6 +42,10 @@ EXPECTED: dict[str, tuple[tuple[str, str], ...]] = {
     ORPHAN_REPLY: (("REPLY_WITHOUT_REQUEST", "InstrumentConsumeProcess"),),
 }
 """(kind, process) of every anomaly each scenario must produce, and nothing else."""
+
+FAULTS_PER_1000 = {NESTED_TIMEOUT: 10, LATE_REPLY: 5, NOTIFICATION_NEVER_STARTED: 10, SETTLEMENT_STALLED: 10,
+                   DENIED: 50, PAYMENT_FAILED: 10}
+"""The faults in a thousand bookings of the observer benchmark's workload."""
 
 
 @dataclass(frozen=True)

@@ -1,0 +1,1 @@
+"""Order fulfilment's components, one package each (a Faust app each), and ``system.py``, the declaration."""
