@@ -18,7 +18,7 @@ from opengym_streams.monitoring import metrics
 from opengym_streams.catalog import Catalog
 from opengym_streams.component import CLOCK_TICKED, Agent, Component
 from opengym_streams.event import Event, Ignored, Result, duplicate, ignore, now_ms
-from opengym_streams.observer import WAKE, Observer, ObserverConfig, in_flight
+from opengym_streams.observer import COMPLETED, WAKE, Observer, ObserverConfig, in_flight
 from opengym_streams.settings import Settings
 from opengym_streams.system import System
 from opengym_streams.topic import Topic, topic_name
@@ -134,6 +134,23 @@ class Observing:
         self.clock = clock
         self.progress = progress
         self._source: tuple[str, int, int] | None = None
+        self.open: dict[str, dict] = {}
+        """The states of the transactions still open, by correlation id: what the gauges read (kept by
+        every fact and tick, so an export walks the open ones, not the whole history)."""
+        self.reseed = True
+        """Set when the table changed under us (recovery, a rebalance): the next export rebuilds ``open``."""
+
+    def _track(self, key: str, state: dict | None) -> None:
+        if state is not None and state[COMPLETED] is None:
+            self.open[key] = state
+        else:
+            self.open.pop(key, None)
+
+    def open_states(self, table) -> list[dict]:
+        if self.reseed:
+            self.reseed = False
+            self.open = {key: state for key, state in table.items() if state[COMPLETED] is None}
+        return list(self.open.values())
 
     def now(self) -> int:
         return self.progress.judge_until(self.clock.now)
@@ -157,12 +174,16 @@ class Observing:
             return duplicate("fact seen before")
         for process, seconds in outcome.round_trips:
             metrics.NESTED_ROUND_TRIP.labels(process).observe(seconds)
-        return self._settled(outcome)
+        settled = self._settled(outcome)
+        self._track(event.correlation_id, settled[0])
+        return settled
 
     def tick(self, state: dict | None, tick: Event, now: int) -> Result | Ignored:
         if state is None or now < state[WAKE]:
             return ignore("not due")
-        return self._settled(self.observer.on_tick(state, tick.correlation_id, now))
+        settled = self._settled(self.observer.on_tick(state, tick.correlation_id, now))
+        self._track(tick.correlation_id, settled[0])  # None: let go
+        return settled
 
     @staticmethod
     def _settled(outcome) -> Result:
@@ -190,6 +211,13 @@ def build_observer(system: System, settings: Settings | None = None, config: Obs
                   now=observing.now, tick_time=observing.tick_time, observe=observing.saw)
     anomalies = next(t for t in system.topics.owned_by(spec.name) if t.kind == "anomalies")
 
+    def keep_the_open_set(runtime) -> None:
+        async def table_changed(*args: Any, **kwargs: Any) -> None:
+            observing.reseed = True
+
+        runtime.tables["transactions"].on_recover(table_changed)
+        runtime.app.on_partitions_revoked.connect(table_changed)
+
     def serve_the_transaction_view(runtime) -> None:
         from opengym_streams.codec import AvroCodec
         from opengym_streams.ui import UIConfig, install_ui
@@ -205,7 +233,7 @@ def build_observer(system: System, settings: Settings | None = None, config: Obs
 
     component = Component(spec, topics=system.topics, settings=settings, clock=clock_topic, agents=(agent,),
                           timers=((config.gauge_interval, lambda: update_gauges(component, observing)),),
-                          catalog=catalog, on_app=(serve_the_transaction_view,))
+                          catalog=catalog, on_app=(keep_the_open_set, serve_the_transaction_view))
     observing.progress.consumer_view = faust_consumer_view(component, lambda: {topic_name(t) for t in sources})
     component.observing = observing
     component.sources = sources
@@ -214,9 +242,9 @@ def build_observer(system: System, settings: Settings | None = None, config: Obs
 
 def update_gauges(component: Component, observing: Observing) -> None:
     """In flight per business transaction, oldest open age per process, state size (read-only on the table)."""
-    states = list(component.runtime.tables["transactions"].values())
-    metrics.OBSERVER_STATE.set(len(states))
-    counts, oldest = in_flight(observing.observer, states, observing.clock.now or now_ms())
+    table = component.runtime.tables["transactions"]
+    metrics.OBSERVER_STATE.set(len(table.data) if hasattr(table, "data") else len(table))
+    counts, oldest = in_flight(observing.observer, observing.open_states(table), observing.clock.now or now_ms())
     for name, count in counts.items():
         metrics.IN_FLIGHT.labels(name).set(count)
     for (bt, process), age in oldest.items():

@@ -7,7 +7,7 @@
   ``OPENGYM_TICK_INTERVAL`` seconds. The Faust/aiokafka tuning (:mod:`opengym_streams.tuning`) is applied
   when a worker starts, never on import.
 - One ``concurrency=1`` Faust agent per declared :class:`~opengym_streams.component.Agent`, over its topics
-  read as raw bytes, in batches (``take_events``). Every record: decode (a record of a type the agent
+  read as raw bytes, in batches (:func:`~opengym_streams.batching.take_batches`). Every record: decode (a record of a type the agent
   neither handles nor forwards is counted as ignored without being decoded); admit only the types its
   topic carries; check the envelope and the event's contract; then forward, handle (dedupe, pure step,
   store, publish, count) or count as ignored. Anything that fails on the way is a dead letter on the
@@ -44,6 +44,7 @@ from typing import TYPE_CHECKING, Any, Awaitable, Callable
 import faust
 from confluent_kafka.schema_registry import SchemaRegistryClient
 
+from opengym_streams.batching import take_batches
 from opengym_streams.checks import envelope
 from opengym_streams.codec import AvroCodec, DecodeError, EncodeError
 from opengym_streams.component import CLOCK_TICKED, Agent, Applied, apply, fingerprint, unpack
@@ -525,7 +526,7 @@ class Runtime(Processor):
         batch, within = self.settings.batch_max, self.settings.batch_within_ms / 1000.0
 
         async def consume(stream):
-            async for events in stream.take_events(batch, within):
+            async for events in take_batches(stream, batch, within):
                 async with self.gate.batch():
                     for record in events:
                         await self.handle(agent, table, record.message)
@@ -616,8 +617,8 @@ class Runtime(Processor):
                 continue
             name = table.changelog_name()
             for partition, key, value in changes:
-                data = None if value is None else json.dumps(value, separators=(",", ":")).encode()
-                future = await self._produce(name, key.encode(), data, partition)
+                key_bytes, data = table.encode_change(key, value)
+                future = await self._produce(name, key_bytes, data, partition)
                 future.add_done_callback(table.on_changelog_delivered)
                 futures.append(future)
         if futures:

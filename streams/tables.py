@@ -112,6 +112,16 @@ class StateTable(faust.Table):
         data = self.data
         return [(self.partition_for_key(key), key, data.get(key)) for key in dirty]
 
+    def encode_change(self, key: Any, value: Any) -> tuple[bytes, bytes | None]:
+        """A change as the changelog record Faust's recovery reads back: key and value serialized the
+        way Faust's own ``send_changelog`` does (the table's key and value serializers: JSON for both,
+        whatever the schema says; a raw key is refused by the recovery with "Expecting value")."""
+        dumps = self.app.serializers
+        key_bytes = dumps.dumps_key(self.key_type, key, serializer=self.key_serializer)
+        if value is None:
+            return key_bytes, None
+        return key_bytes, dumps.dumps_value(self.value_type, value, serializer=self.value_serializer)
+
     def changelog_name(self) -> str:
         return self.changelog_topic.get_topic_name()
 

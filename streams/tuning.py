@@ -24,6 +24,13 @@ the broker has every output sent since the last commit, then writes each changed
 changelog and waits for that. Only then does Faust commit, so no offset is committed ahead of the
 outputs or the state it caused.
 
+**No debug records at ``-l warn``.** At WARN and above Faust's worker shows a progress spinner that
+advances on every log record: it sets the root logger to DEBUG and adds a handler for it. The spinner
+stops when the worker is ready, but the level stays, so every ``log.debug`` in aiokafka's fetcher and
+connections builds a LogRecord that the console handler then drops: a fifth of an idle worker's CPU
+(py-spy, Reservation at ``-l warn``, the benchmark's level). When the spinner finishes, the patched
+``Worker._on_startup_end_spinner`` removes its handler and sets the root logger back to the worker's level.
+
 **A produce request takes every batch that is waiting for its broker.** aiokafka lingers each
 partition's batch on its own clock and sends only the batches whose linger has run out, so a worker
 writing to twenty partitions sends up to twenty small requests per linger period. Java's producer
@@ -90,11 +97,35 @@ def apply(settings=None) -> None:
 
     Consumer._commit_tps = commit_tps_after_outputs_and_state
 
+    from faust.worker import Worker
+
+    Worker._on_startup_end_spinner = end_spinner_and_its_debug_level(Worker._on_startup_end_spinner)
+
     if settings.drain_node:
         from aiokafka.producer.message_accumulator import MessageAccumulator
 
         MessageAccumulator.drain_by_nodes = drain_whole_node(MessageAccumulator.drain_by_nodes)
     _applied = True
+
+
+def end_spinner_and_its_debug_level(end_spinner):
+    @functools.wraps(end_spinner)
+    def end(self) -> None:
+        spinning = self.spinner is not None
+        end_spinner(self)
+        if not spinning:
+            return
+        import logging
+
+        from faust.utils.terminal.spinners import SpinnerHandler
+        from mode.utils.logging import level_number
+
+        root = logging.getLogger()
+        for handler in [h for h in root.handlers if isinstance(h, SpinnerHandler)]:
+            root.removeHandler(handler)
+        root.setLevel(level_number(self.loglevel) if self.loglevel else logging.WARNING)
+
+    return end
 
 
 def drain_whole_node(drain):

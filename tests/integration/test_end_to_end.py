@@ -176,6 +176,53 @@ def test_a_worker_killed_mid_workload_resumes_from_its_changelog(workers):
         workers.wait_ready(120, ("reservation", "entitlement"))
 
 
+def test_a_sigkill_in_the_middle_of_a_backlog_loses_and_doubles_nothing(workers):
+    """The whole workload written at once; when a third of it is answered, Reservation, Entitlement and
+    Tenant Billing are SIGKILLed and restarted. Their outputs since the last commit are on the broker,
+    their state changes are not (written behind, once per commit): each replays its inputs from the
+    committed offsets, on its own schedule, so replies may be read again before the requests they
+    answer. Nothing may be lost or doubled: one terminal per booking, each downstream fact once (by
+    event id), no overbooking, credits balanced."""
+    plan = small_plan(240, seed=37)
+    run = start_run(plan)
+    victims = ("reservation", "entitlement", "tenant-billing")
+    killed_at: dict[str, int] = {}
+
+    def kill_when_a_third_is_answered():
+        if killed_at:
+            return
+        answered = len(run.facts.of("ReservationConfirmed", "ReservationRejected"))
+        if answered >= len(run.booking_ids) // 3:
+            for component in victims:
+                workers.kill(component)
+                killed_at[component] = now_ms()
+            for component in victims:
+                workers.workers[component].start()
+
+    run.driver.seed()
+    run.driver.send_bookings(0)  # as fast as the producer takes them: a backlog
+    try:
+        settle(run, 180, on_tick=kill_when_a_third_is_answered)
+        assert list(killed_at) == list(victims), "the backlog drained before a third was answered"
+        answered = {e.booking_id: e.occurred_at for e in run.facts.of("ReservationConfirmed", "ReservationRejected")}
+        assert any(t > killed_at["reservation"] for t in answered.values()), "nothing was left after the kill"
+        assert run.violations() == []
+        ours = set(run.booking_ids)
+        confirmed = {e.booking_id for e in run.facts.of("ReservationConfirmed") if e.booking_id in ours}
+        assert confirmed, "no booking was confirmed"
+        for type_name in ("ReservationConfirmed", "ReservationRejected", *DOWNSTREAM_TYPES):
+            ids = Counter(e.booking_id for e in run.facts.of(type_name) if e.booking_id in ours)
+            assert all(n == 1 for n in ids.values()), f"{type_name} with two event ids: {ids.most_common(3)}"
+        for type_name in DOWNSTREAM_TYPES:
+            assert {e.booking_id for e in run.facts.of(type_name) if e.booking_id in ours} == confirmed, \
+                f"{type_name} not once per confirmed booking"
+        for component in victims:
+            assert workers.workers[component].starts == 2 and workers.workers[component].alive()
+    finally:
+        run.collector.close()
+        workers.wait_ready(120, victims)
+
+
 def test_garbage_and_contract_violations_land_in_each_dead_letter_topic_and_the_flow_goes_on(workers):
     run = start_run(small_plan(30, seed=5))
     codec, producer = AvroCodec(), driver_producer()

@@ -134,3 +134,27 @@ def test_standby_replicas_come_from_the_environment(monkeypatch, tmp_path):
     monkeypatch.setenv("OPENGYM_STANDBY_REPLICAS", "1")
     assert reservation.build().app.conf.table_standby_replicas == 1
 
+
+
+def test_the_root_logger_leaves_debug_when_faust_s_spinner_ends():
+    import logging
+
+    from faust.utils.terminal.spinners import SpinnerHandler
+
+    root = logging.getLogger()
+    level, handlers = root.level, list(root.handlers)
+    spinner = SimpleNamespace(stopped=False, finish=lambda: None, file=SimpleNamespace(isatty=lambda: False))
+    worker = SimpleNamespace(spinner=spinner, loglevel="warn")
+    ended = []
+    end = tuning.end_spinner_and_its_debug_level(lambda self: ended.append(self))
+    try:
+        root.addHandler(SpinnerHandler(spinner, level=logging.DEBUG))  # what Faust does at -l warn
+        root.setLevel(logging.DEBUG)
+        end(worker)
+        assert ended == [worker]
+        assert root.level == logging.WARNING
+        assert not [h for h in root.handlers if isinstance(h, SpinnerHandler)]
+        assert not logging.getLogger("aiokafka.consumer.fetcher").isEnabledFor(logging.DEBUG)
+    finally:
+        root.setLevel(level)
+        root.handlers[:] = handlers
