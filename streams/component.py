@@ -26,6 +26,7 @@ stores the new state. :func:`apply` is that step without Kafka, which the runtim
 from __future__ import annotations
 
 import hashlib
+import json
 from dataclasses import dataclass, field
 from functools import cached_property
 from typing import TYPE_CHECKING, Any, Callable, Iterable, Mapping
@@ -175,11 +176,22 @@ def module_app(build: Callable[[], Component]) -> Callable[[str], Any]:
 # ---- the step every handled event takes, without Kafka ------------------------------------------------
 
 
-def fingerprint(value: bytes | None) -> str | None:
-    """What "the same content" means for dedupe: the Avro body, without the schema id framing."""
-    if value is None:
+FINGERPRINT_VERSION = "p1:"
+
+
+def fingerprint(event: Event | None) -> str | None:
+    """What "the same content" means for dedupe: every field of the event but ``occurred_at``.
+
+    A responder that crashed after publishing an answer and before its state reached the changelog
+    decides the same request again when it is read again, and announces the same answer (same derived
+    id, same payload) later: that is a redelivery, not a conflict. A changed payload under a known
+    event id is a conflict. Versioned: a fingerprint stored by an older runtime (a hash of the Avro body)
+    is not comparable, and such a redelivery counts as a duplicate."""
+    if event is None:
         return None
-    return hashlib.blake2b(value[5:], digest_size=8).hexdigest()
+    data = event.model_dump(mode="json", exclude={"occurred_at"})
+    body = json.dumps(data, sort_keys=True, separators=(",", ":")).encode()
+    return FINGERPRINT_VERSION + hashlib.blake2b(body, digest_size=8).hexdigest()
 
 
 def unpack(record: dict | None) -> tuple[dict | None, list]:
@@ -214,7 +226,8 @@ def apply(agent: Agent, handler: Handler, record: dict | None, event: Event, now
         state, seen = unpack(record)
         for event_id, known in seen:
             if event_id == event.event_id:
-                if known is not None and content is not None and known != content:
+                if known is not None and content is not None and known != content \
+                        and known.startswith(FINGERPRINT_VERSION):
                     return Applied("conflict", reason=f"event_id {event.event_id} was processed before with "
                                                       f"other content ({known} vs {content})")
                 if not agent.reanswer:

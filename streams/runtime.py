@@ -13,9 +13,13 @@
   store, publish, count) or count as ignored. Anything that fails on the way is a dead letter on the
   component's dead-letter topic, bounded in size, and the stream goes on. Registry trouble (timeouts,
   5xx) is retried with backoff off the event loop, never dead-lettered.
-- An event a handler emits onto a topic another agent of the same component reads (a repartitioning
-  hop: a seat hold keyed by class, a request keyed by member) is handed to that agent in process when
-  this worker holds the target partition, and goes through Kafka otherwise.
+- With ``OPENGYM_LOCAL_HOPS=1`` (off by default), an event a handler emits onto a topic another agent
+  of the same component reads (a repartitioning hop: a seat hold keyed by class, a request keyed by
+  member) is handed to that agent in process when this worker holds the target partition. Off, because
+  it gives up replay determinism: through Kafka, the repartition topic fixes the order in which one
+  class's holds (or one member's requests) are decided, and a replay after a crash decides them again
+  in that order; in process, the order is the interleaving of the source partitions, which a replay
+  does not reproduce (docs/notes/components.md).
 - What makes it at-least-once: outputs go straight to the producer, each changed key's state is held
   in memory (write-behind tables), and a commit happens only at a batch boundary of every agent
   (:class:`CommitGate`): first every output sent since the last commit is confirmed by the broker, then
@@ -191,7 +195,7 @@ class Processor:
     test harness (:mod:`opengym_streams.testing`) runs the very same code over dict tables and a
     recording sink."""
 
-    def __init__(self, component: "Component"):
+    def __init__(self, component: "Component", local_hops: bool | None = None):
         self.component = component
         self.name = component.name
         self.settings = component.settings
@@ -213,7 +217,8 @@ class Processor:
         for agent in component.agents:
             for topic in agent.reads:
                 self._by_runtime_name[self.name_of(topic)] = topic
-                self._readers.setdefault(topic.name, []).append(agent)
+                if (self.settings.local_hops if local_hops is None else local_hops):
+                    self._readers.setdefault(topic.name, []).append(agent)
 
     async def _no_sink(self, name: str, key: bytes, value: Any, partition: int | None) -> None:
         raise RuntimeError(f"{self.name}: no sink to publish to")
@@ -296,7 +301,7 @@ class Processor:
                 return
             else:
                 now = agent.now() if agent.now is not None else self.now()
-                await self._step(agent, table, message.key.decode(), event, now, fingerprint(message.value), message)
+                await self._step(agent, table, message.key.decode(), event, now, fingerprint(event), message)
         except OutputTooLarge as exc:
             await self.dead_letter(message, OUTPUT_TOO_LARGE, f"{kind}: {exc}", event)
             return

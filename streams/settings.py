@@ -173,6 +173,9 @@ class Settings:
                                 "longest an agent waits to fill a batch (each hop's added latency is about half)")
     commit_interval: float = knob("OPENGYM_COMMIT_INTERVAL", 1.0,
                                   "seconds between offset commits (each one confirms outputs and writes changelogs)")
+    local_hops: bool = knob("OPENGYM_LOCAL_HOPS", False,
+                            "hand a repartitioning hop to this worker's own agent when it holds the target "
+                            "partition (fewer records; unsafe across a crash: see docs/notes/components.md)")
     metrics_port: int | None = knob("OPENGYM_METRICS_PORT", None,
                                     "a worker's /metrics port (empty: its component's port in the registry; 0: off)")
     metrics_addr: str = knob("OPENGYM_METRICS_ADDR", "127.0.0.1", "address /metrics binds to")

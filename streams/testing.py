@@ -248,7 +248,7 @@ class Scenario:
 
         self._processors = {}
         for component in self.components:
-            processor = Recording(component)
+            processor = Recording(component, local_hops=self.local_hops)
             processor.sink = self._record_unit
             processor.tables = self._tables
             self._processors[component.name] = processor

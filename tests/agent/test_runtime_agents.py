@@ -109,6 +109,16 @@ def test_an_event_id_reused_with_other_content_is_dead_lettered_as_a_conflict_an
     assert [h.class_id for h in booking_agents.of_type("SeatHoldRequested")] == ["c1"]
 
 
+def test_an_answer_decided_again_later_with_the_same_payload_is_a_redelivery_not_a_conflict(booking_agents):
+    booking_agents.given(schedule())
+    first = book("b8")
+    booking_agents.given(first)
+    again = first.model_copy(update={"occurred_at": first.occurred_at + 5_000})  # re-decided after a crash
+    out = booking_agents.when(again)
+    assert [p.type for p in out if p.type == "DeadLetter"] == []
+    assert len([h for h in booking_agents.of_type("SeatHoldRequested") if h.booking_id == "b8"]) == 1
+
+
 def test_a_huge_record_becomes_a_bounded_dead_letter(booking_agents):
     huge = b"\x00" + b"x" * 1_000_000
     (letter,) = [p.event for p in booking_agents.when(book("b7"), value=huge, key=b"b7")]
