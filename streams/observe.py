@@ -18,6 +18,7 @@ from opengym_streams.monitoring import metrics
 from opengym_streams.catalog import Catalog
 from opengym_streams.component import CLOCK_TICKED, Agent, Component
 from opengym_streams.event import Event, Ignored, Result, duplicate, ignore, now_ms
+from opengym_streams.progress import Progress, faust_consumer_view  # noqa: F401 (re-exported)
 from opengym_streams.observer import COMPLETED, WAKE, Observer, ObserverConfig, in_flight
 from opengym_streams.settings import Settings
 from opengym_streams.system import System
@@ -53,77 +54,6 @@ class Clock:
         self.now = max(self.now, now)
         self.partitions[partition] = max(self.partitions.get(partition, 0), now)
         return self.partitions[partition]
-
-
-class Progress:
-    """How far this worker has got through each input partition, so it never calls a fact missing that
-    is still waiting, unread, on another topic (after a restart the backlog of each topic drains at its
-    own pace while the clock ticks at wall-clock time).
-
-    ``judge_until(now)`` is ``now`` while the worker is caught up; while a partition still has unread
-    messages it is at most the time of the last fact handled there: a fact still waiting on it was
-    published after that one, so only deadlines before it can be judged.
-    """
-
-    VIEW_TTL_S = 0.25
-    """How long a look at the consumer's high watermarks is reused: messages that arrived since are
-    younger than that, well inside the grace the observer gives facts in flight."""
-
-    def __init__(self, consumer_view: Callable[[], Any] | None = None, view_ttl_s: float | None = None,
-                 enabled: bool = True):
-        self.next_offset: dict[tuple[str, int], int] = {}
-        self.last_time: dict[tuple[str, int], int] = {}
-        self.consumer_view = consumer_view or (lambda: None)
-        self.view_ttl_s = self.VIEW_TTL_S if view_ttl_s is None else view_ttl_s
-        self.enabled = enabled
-        self._view = None
-        self._view_at = float("-inf")
-
-    def _current_view(self):
-        now = time.monotonic()
-        if self._view is None or now - self._view_at >= self.view_ttl_s:
-            self._view, self._view_at = self.consumer_view(), now
-        return self._view
-
-    def handled(self, message, occurred_at: int | None) -> None:
-        tp = (message.topic, message.partition)
-        self.next_offset[tp] = max(self.next_offset.get(tp, 0), message.offset + 1)
-        if occurred_at is not None:
-            self.last_time[tp] = max(self.last_time.get(tp, 0), occurred_at)
-
-    def judge_until(self, now: int) -> int:
-        if not self.enabled:
-            return now
-        view = self._current_view()
-        if view is None:
-            return now
-        limit = now
-        for tp, (highwater, committed) in view.items():
-            if highwater is None:
-                return 0  # nothing fetched yet: nothing is known about what waits there
-            done = max(self.next_offset.get(tp, 0), committed or 0)
-            if highwater > done:
-                limit = min(limit, self.last_time.get(tp, 0))
-        return limit
-
-
-def faust_consumer_view(component: Component, inputs: Callable[[], set[str]]):
-    """{(topic, partition): (highwater, committed offset at assignment)} for the input topics."""
-    def view() -> dict[tuple[str, int], tuple[int | None, int | None]] | None:
-        if "runtime" not in component.__dict__:  # no Faust app (a unit test drives the handlers)
-            return None
-        consumer = getattr(component.app, "_consumer", None)
-        if consumer is None:
-            return None
-        try:
-            assigned = consumer.assignment()
-        except Exception:  # not started (agent tests) or between assignments
-            return None
-        committed = getattr(consumer, "_committed_offset", {})
-        names = inputs()
-        return {(tp.topic, tp.partition): (consumer.highwater(tp), committed.get(tp))
-                for tp in assigned if tp.topic in names}
-    return view
 
 
 class Observing:

@@ -213,6 +213,8 @@ class Processor:
         self._readers: dict[str, list[Agent]] = {}
         """Contract name of a topic -> the agents of this component that read it (for in-process hops)."""
         self._hops: collections.deque = collections.deque()
+        self._progress: dict[str, Any] = {}
+        """Agent name -> its :class:`~opengym_streams.progress.Progress`, for agents that handle ticks."""
         self._hopping = False
         for agent in component.agents:
             for topic in agent.reads:
@@ -291,6 +293,9 @@ class Processor:
             return
         kind = event.type_name
         self.count(metrics.EVENTS_IN, self.name, kind).inc()
+        progress = self._progress.get(agent.name)
+        if progress is not None and message.offset >= 0:
+            progress.handled(message, event.occurred_at)
         try:
             if kind == CLOCK_TICKED:
                 await self._tick(agent, table, event, message)
@@ -322,7 +327,12 @@ class Processor:
         if handler is None or table is None:
             self.ignored(CLOCK_TICKED, f"not handled by {agent.name}")
             return
-        now = agent.tick_time(message.partition, tick.now) if agent.tick_time is not None else tick.now
+        if agent.tick_time is not None:
+            now = agent.tick_time(message.partition, tick.now)
+        elif agent.name in self._progress:
+            now = self._progress[agent.name].judge_until(tick.now)  # nothing past what is still unread
+        else:
+            now = tick.now
         for key in self.due(table, message.partition, now):
             # Each due state gets the tick addressed to its key: what it emits correlates with it.
             await self._step(agent, table, key, tick.model_copy(update={"correlation_id": key}), now, None, message)
@@ -526,6 +536,11 @@ class Runtime(Processor):
                 wake = _unwrapped(wake)
             table = make_table(self.app, agent.table, partitions=self.topics.partitions, wake=wake)
             self.tables[agent.table] = table
+        if CLOCK_TICKED in agent.handlers and agent.tick_time is None:
+            from opengym_streams.progress import Progress, faust_consumer_view
+
+            inputs = frozenset(names)
+            self._progress[agent.name] = Progress(faust_consumer_view(self.component, lambda: inputs))
         channel = self.app.topic(*names, key_type=bytes, value_type=bytes, key_serializer="raw",
                                  value_serializer="raw")
         batch, within = self.settings.batch_max, self.settings.batch_within_ms / 1000.0
