@@ -535,6 +535,9 @@ def start_registry(layout: Layout) -> int:
         # A file-backed H2 keeps registered schemas (and so their ids) across down/up.
         f"-Dapicurio.datasource.url=jdbc:h2:file:{db};DB_CLOSE_ON_EXIT=FALSE",
         "-Dapicurio.datasource.username=sa", "-Dapicurio.datasource.password=sa",
+        # Agroal's 5 s default for a first connection was too short once: the secured registry, starting beside
+        # Keycloak on a loaded machine (load 25), failed with "Acquisition timeout" (docs/notes/security.md).
+        "-Dquarkus.datasource.h2.jdbc.acquisition-timeout=60S",
         *(_registry_auth_properties(layout) if layout.profile.secure else ()),
         "-Dquarkus.log.level=WARN", "-Dquarkus.log.category.\"io.apicurio\".level=INFO",
         "-Dquarkus.http.access-log.enabled=false",
