@@ -11,6 +11,8 @@ import importlib
 import os
 import sys
 
+from opengym_streams.security import SecurityError
+
 COMMAND_MODULES = (
     "opengym_streams.commands.stack",
     "opengym_streams.commands.topics",
@@ -27,6 +29,7 @@ COMMAND_MODULES = (
     "opengym_streams.commands.bench",
     "opengym_streams.commands.settings",
     "opengym_streams.commands.deploy",
+    "opengym_streams.commands.acl",
 )
 
 
@@ -64,6 +67,9 @@ def main(argv: list[str] | None = None) -> int:
         return int(args.handler(args) or 0)
     except KeyboardInterrupt:
         return 130
+    except SecurityError as exc:  # wrong or refused credentials: one line, never a secret
+        print(f"opengym {args.command}: {exc}", file=sys.stderr)
+        return 1
 
 
 if __name__ == "__main__":

@@ -25,6 +25,7 @@ from pydantic import ValidationError
 
 from opengym_streams.contracts import Contract, Contracts, load_contracts, strip_logical_types
 from opengym_streams.event import Event, model_for
+from opengym_streams.security import registry_client_config
 from opengym_streams.settings import Settings, get_settings
 
 MAGIC = 0
@@ -76,8 +77,9 @@ class _Reader:
     reader: Any | None  # None when writer and reader schemas are the same
 
 
-def registry_client(settings: Settings | None = None) -> SchemaRegistryClient:
-    return SchemaRegistryClient({"url": (settings or get_settings()).registry_url})
+def registry_client(settings: Settings | None = None, **config: Any) -> SchemaRegistryClient:
+    """A client of the settings' registry, with the credentials and CA of :mod:`streams.security`."""
+    return SchemaRegistryClient(registry_client_config((settings or get_settings()).registry_url, **config))
 
 
 class AvroCodec:

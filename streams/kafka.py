@@ -1,13 +1,21 @@
-"""Plain confluent-kafka clients for the CLI, tests and benchmarks (the agents use Faust's)."""
+"""Plain confluent-kafka clients for the CLI, tests and benchmarks (the agents use Faust's).
+
+Every client gets the security settings of :mod:`streams.security` (SASL, TLS). On a secured broker a
+new client first checks that the broker accepts it: a wrong password or an untrusted certificate
+raises :class:`streams.security.AuthenticationFailed` within a second or so, instead of every later
+call waiting out its own timeout while librdkafka retries in the background.
+"""
 
 from __future__ import annotations
 
 import logging
-from typing import Iterable
+import time
+from typing import Iterable, TypeVar
 
-from confluent_kafka import Consumer, KafkaException, Producer
+from confluent_kafka import Consumer, KafkaError, KafkaException, Producer
 from confluent_kafka.admin import AdminClient, NewTopic
 
+from opengym_streams.security import AuthenticationFailed, kafka_client_config
 from opengym_streams.settings import Settings, get_settings
 from opengym_streams.topic import Topic, topic_name
 
@@ -17,8 +25,55 @@ QUIET_LOGGER.addHandler(logging.NullHandler())
 QUIET_LOGGER.propagate = False
 log = logging.getLogger("opengym.topics")
 
+REFUSALS = (KafkaError._AUTHENTICATION, KafkaError._SSL)
+"""librdkafka errors that mean the broker will not have us as we are (credentials, certificates)."""
+CHECK_TIMEOUT_S = 10.0
+"""How long a new client waits for the broker to accept or refuse it; a broker that does neither
+(down, unreachable) is left to the caller's own timeouts."""
 
-def producer(settings: Settings | None = None, **overrides) -> Producer:
+Client = TypeVar("Client", Producer, Consumer, AdminClient)
+
+
+def _secured(config: dict, component: str | None = None) -> dict:
+    """``config`` plus the security settings, and an error callback that remembers refusals."""
+    security = kafka_client_config(component)
+    if not security:
+        return config
+    refusals: list[str] = []
+    user_cb = config.get("error_cb")
+
+    def on_error(err: KafkaError) -> None:
+        if err.code() in REFUSALS:
+            refusals.append(err.str())
+        if user_cb is not None:
+            user_cb(err)
+
+    return {**config, **security, "error_cb": on_error, "_refusals": refusals}
+
+
+def _checked(make, config: dict) -> Client:
+    """Build the client; on a secured broker, wait until it is accepted or refused (then raise)."""
+    refusals = config.pop("_refusals", None)
+    client = make(config)
+    if refusals is None:
+        return client
+    deadline = time.monotonic() + CHECK_TIMEOUT_S
+    while time.monotonic() < deadline:
+        try:
+            client.list_topics(timeout=0.5)
+            return client
+        except KafkaException:
+            pass
+        client.poll(0)  # serves the error callback
+        if refusals:
+            who = config.get("sasl.username")
+            raise AuthenticationFailed(f"the broker at {config['bootstrap.servers']} refused "
+                                       f"{'user ' + who if who else 'us'}: {refusals[0]}")
+    return client
+
+
+def producer(settings: Settings | None = None, *, component: str | None = None, **overrides) -> Producer:
+    """A producer as this process's user, or as ``component`` (its own principal, given its credentials)."""
     config = {
         "bootstrap.servers": (settings or get_settings()).bootstrap,
         "acks": "all",
@@ -31,10 +86,11 @@ def producer(settings: Settings | None = None, **overrides) -> Producer:
         "logger": QUIET_LOGGER,
     }
     config.update(overrides)
-    return Producer(config)
+    return _checked(Producer, _secured(config, component))
 
 
-def consumer(group_id: str, settings: Settings | None = None, **overrides) -> Consumer:
+def consumer(group_id: str, settings: Settings | None = None, *, component: str | None = None,
+             **overrides) -> Consumer:
     config = {
         "bootstrap.servers": (settings or get_settings()).bootstrap,
         "group.id": group_id,
@@ -43,11 +99,13 @@ def consumer(group_id: str, settings: Settings | None = None, **overrides) -> Co
         "logger": QUIET_LOGGER,
     }
     config.update(overrides)
-    return Consumer(config)
+    return _checked(Consumer, _secured(config, component))
 
 
-def admin(settings: Settings | None = None) -> AdminClient:
-    return AdminClient({"bootstrap.servers": (settings or get_settings()).bootstrap, "logger": QUIET_LOGGER})
+def admin(settings: Settings | None = None, component: str | None = None) -> AdminClient:
+    """An admin client as this process's user (or as ``component``, given its credentials)."""
+    config = {"bootstrap.servers": (settings or get_settings()).bootstrap, "logger": QUIET_LOGGER}
+    return _checked(AdminClient, _secured(config, component))
 
 
 def create_topics(topics: Iterable[Topic] | None = None, settings: Settings | None = None,

@@ -54,6 +54,7 @@ from opengym_streams.codec import AvroCodec, DecodeError, EncodeError
 from opengym_streams.component import CLOCK_TICKED, Agent, Applied, apply, fingerprint, unpack
 from opengym_streams.event import Event, now_ms
 from opengym_streams.models import ClockTicked, DeadLetter
+from opengym_streams.security import faust_broker_kwargs, registry_client_config, registry_refusal
 from opengym_streams.monitoring import metrics
 from opengym_streams.monitoring.lag import record_consumer_lag
 from opengym_streams.tables import StateTable, make_table, partition_of
@@ -186,6 +187,7 @@ def make_app(component: "Component") -> faust.App:
         # worker per component (the demo, the benchmark) there is nobody to keep them. Run two or more
         # workers of a component in production? Set OPENGYM_STANDBY_REPLICAS=1 (docs/deployment.md).
         table_standby_replicas=settings.standby_replicas,
+        **faust_broker_kwargs(component.name),  # SASL/TLS from the environment; nothing when the broker is open
     )
 
 
@@ -519,7 +521,7 @@ class Runtime(Processor):
         if self._codec is None:
             from opengym_streams.contracts import load_contracts
 
-            registry = SchemaRegistryClient({"url": self.settings.registry_url, "timeout": REGISTRY_TIMEOUT_S})
+            registry = SchemaRegistryClient(registry_client_config(self.settings.registry_url, timeout=REGISTRY_TIMEOUT_S))
             self._codec = AvroCodec(registry=registry, contracts=load_contracts(self.component.system))
         return self._codec
 
@@ -566,7 +568,7 @@ class Runtime(Processor):
         port = metrics.serve(self.name, self._metrics_port(), self.component.catalog, self.settings.metrics_addr)
         log.info("%s worker started (app %s, metrics on %s)", self.name, self.app.conf.id,
                  port if port else "no port")
-        await self._registry_call(self._register_outputs)
+        await self._registry_call(self._register_outputs, refusal_is_fatal=True)
 
     def _metrics_port(self) -> int:
         if self.settings.metrics_port is not None:
@@ -584,8 +586,9 @@ class Runtime(Processor):
                 count += 1
         return count
 
-    async def _registry_call(self, fn: Callable, *args: Any) -> Any:
-        """Run a codec call in a thread; registry trouble (not bad data) is retried, never dead-lettered."""
+    async def _registry_call(self, fn: Callable, *args: Any, refusal_is_fatal: bool = False) -> Any:
+        """Run a codec call in a thread; registry trouble (not bad data) is retried, never dead-lettered.
+        With ``refusal_is_fatal`` (at start-up) wrong registry credentials stop the worker instead."""
         delay = 0.2
         while True:
             try:
@@ -593,6 +596,9 @@ class Runtime(Processor):
             except (DecodeError, EncodeError):
                 raise
             except Exception as exc:  # registry down or slow: wait for it, the data is not at fault
+                refused = registry_refusal(exc) if refusal_is_fatal else None
+                if refused is not None:
+                    raise refused from None
                 log.warning("%s: schema registry call failed (%s: %s); retrying in %.1fs", self.name,
                             type(exc).__name__, exc, delay)
                 await asyncio.sleep(delay)

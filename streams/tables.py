@@ -91,6 +91,27 @@ class StateTable(faust.Table):
         super().__init__(*args, **kwargs)
         self._dirty: set[Any] = set()
 
+    def _new_store(self) -> Any:
+        store = super()._new_store()
+        if hasattr(store, "_db_for_partition"):  # the rocksdb store (rocksdict)
+            self._keep_keys_in_their_partition(store)
+        return store
+
+    def _keep_keys_in_their_partition(self, store: Any) -> None:
+        """Faust's rocksdb store writes a key into the database of the partition of the event being
+        processed, and asserts there is one. Inside a batch there is no current event, and a tick or a
+        misrouted record would put the key in another partition's database than its changelog's. Here
+        a key is written into its own partition's database, whatever is running."""
+        table = self
+
+        def put(key: bytes, value: Any) -> None:
+            decoded = table.app.serializers.loads_key(table.key_type, key, serializer=table.key_serializer)
+            partition = table.partition_for_key(decoded)
+            store._db_for_partition(partition).put(key, value)
+            store._key_index[key] = partition
+
+        store._set = put
+
     def partition_for_key(self, key: Any) -> int:
         return partition_of(key if isinstance(key, str) else key.decode(), self.partitions)
 

@@ -36,6 +36,16 @@ partition's batch on its own clock and sends only the batches whose linger has r
 writing to twenty partitions sends up to twenty small requests per linger period. Java's producer
 drains all of a broker's batches once one of them is due; :func:`drain_whole_node` does the same
 (``OPENGYM_DRAIN_NODE=0`` turns it off). Fewer, larger requests: less CPU in the workers and the broker.
+
+**A producer keeps the metadata of every topic it sends to.** aiokafka's client fetches the metadata
+of all topics while it tracks none, and only of the tracked ones once it tracks any; a send to a topic
+already in the map does not track it. Faust refreshes the producer's metadata (all topics) after it
+creates its changelogs, so a worker's first sends find their topics there, untracked. When a later
+send meets a topic missing from the map (a changelog the broker had not listed yet), tracking that one
+topic narrows the map to it: a batch already lingering for another topic then has no leader and waits,
+silently, until something sends to its topic again, or ``producer_request_timeout`` (20 minutes) runs
+out. A downstream worker's first fact after start was lost that way (docs/notes/security.md).
+:func:`track_sent_topics` tracks every topic a send asks about.
 """
 
 from __future__ import annotations
@@ -105,6 +115,10 @@ def apply(settings=None) -> None:
         from aiokafka.producer.message_accumulator import MessageAccumulator
 
         MessageAccumulator.drain_by_nodes = drain_whole_node(MessageAccumulator.drain_by_nodes)
+
+    from aiokafka.client import AIOKafkaClient
+
+    AIOKafkaClient._wait_on_metadata = track_sent_topics(AIOKafkaClient._wait_on_metadata)
     _applied = True
 
 
@@ -126,6 +140,19 @@ def end_spinner_and_its_debug_level(end_spinner):
         root.setLevel(level_number(self.loglevel) if self.loglevel else logging.WARNING)
 
     return end
+
+
+def track_sent_topics(wait_on_metadata):
+    """Wrap aiokafka's ``_wait_on_metadata`` (called by every send): a topic known from an all-topics
+    fetch becomes tracked, so narrowing the metadata to the tracked topics cannot drop it."""
+
+    @functools.wraps(wait_on_metadata)
+    async def _wait_on_metadata(self, topic):
+        if topic not in self._topics and self.cluster.partitions_for_topic(topic) is not None:
+            self._topics.add(topic)  # known already: no refresh needed, only keep it in every later one
+        return await wait_on_metadata(self, topic)
+
+    return _wait_on_metadata
 
 
 def drain_whole_node(drain):

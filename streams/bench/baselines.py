@@ -13,9 +13,11 @@ import multiprocessing
 import os
 import re
 import subprocess
+import tempfile
 import time
 import uuid
 from dataclasses import dataclass
+from pathlib import Path
 
 from confluent_kafka import TopicPartition
 from confluent_kafka.admin import NewTopic
@@ -65,6 +67,19 @@ def _java_tool(main_class: str, args: list[str], timeout: float) -> str:
     return result.stdout
 
 
+def _secured_tool(option: str, topic: str) -> list[str]:
+    """``option FILE`` with the SASL/TLS client properties for Kafka's Java tools, or nothing when open."""
+    from opengym_streams.security import java_client_properties
+    from opengym_streams.stack import _write_private
+
+    props = java_client_properties()
+    if not props:
+        return []
+    path = Path(tempfile.gettempdir()) / f"opengym-{topic}-{option.strip('-')}.properties"
+    _write_private(path, "".join(f"{k}={v}\n" for k, v in props.items()))  # holds a password: owner only
+    return [option, str(path)]
+
+
 def _create(names: list[str], partitions: int) -> None:
     client = admin()
     for future in client.create_topics([NewTopic(n, partitions, 1) for n in names]).values():
@@ -89,12 +104,13 @@ def broker_limit(records: int, record_size: int, partitions: int = 4) -> BrokerL
         out = _java_tool("org.apache.kafka.tools.ProducerPerformance", [
             "--topic", topic, "--num-records", str(records), "--record-size", str(record_size),
             "--throughput", "-1", "--producer-props", f"bootstrap.servers={bootstrap}", "acks=all",
-            "linger.ms=5"], timeout=600)
+            "linger.ms=5", *_secured_tool("--producer.config", topic)], timeout=600)
         summary = [line for line in out.splitlines() if "records sent" in line][-1]
         rate, mb = map(float, re.search(r"([\d.]+) records/sec \(([\d.]+) MB/sec\)", summary).groups())
         p99 = float(re.search(r"([\d.]+) ms 99th", summary).group(1))
         out = _java_tool("org.apache.kafka.tools.ConsumerPerformance", [
-            "--bootstrap-server", bootstrap, "--topic", topic, "--messages", str(records)], timeout=600)
+            "--bootstrap-server", bootstrap, "--topic", topic, "--messages", str(records),
+            *_secured_tool("--consumer.config", topic)], timeout=600)
         header, row = [line for line in out.splitlines() if line.strip()][-2:]
         fields = dict(zip([h.strip() for h in header.split(",")], [v.strip() for v in row.split(",")]))
         # nMsg.sec includes the group join; fetch.nMsg.sec is the steady-state rate. Report the former:
@@ -102,6 +118,8 @@ def broker_limit(records: int, record_size: int, partitions: int = 4) -> BrokerL
         return BrokerLimit(record_size, records, rate, mb, p99, float(fields["nMsg.sec"]), float(fields["MB.sec"]))
     finally:
         _delete([topic])
+        for secured in Path(tempfile.gettempdir()).glob(f"opengym-{topic}-*.properties"):
+            secured.unlink()
 
 
 def _stage(process: str, hops, names: dict[str, str], stop_at: int, group: str, ready) -> None:

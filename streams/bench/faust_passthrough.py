@@ -19,6 +19,7 @@ from pathlib import Path
 import faust
 
 from opengym_streams.bench.baselines import PassthroughConfig
+from opengym_streams.security import faust_broker_kwargs
 from opengym_streams.settings import Settings, from_env
 
 settings = Settings.from_env()
@@ -32,7 +33,8 @@ datadir.mkdir(parents=True, exist_ok=True)
 app = faust.App(f"bench-passthrough-{IN}", broker=f"kafka://{settings.bootstrap}", store="memory://",
                 topic_partitions=4, topic_replication_factor=1, autodiscover=False, web_enabled=False,
                 datadir=str(datadir), consumer_auto_offset_reset="earliest", producer_acks=-1,
-                producer_linger=settings.producer_linger_ms / 1000.0, broker_commit_interval=1.0)
+                producer_linger=settings.producer_linger_ms / 1000.0, broker_commit_interval=1.0,
+                **faust_broker_kwargs())  # the secured stack's SASL/TLS, when the environment asks for it
 source = app.topic(IN, key_type=bytes, value_type=bytes, key_serializer="raw", value_serializer="raw")
 
 

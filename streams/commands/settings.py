@@ -38,12 +38,14 @@ def all_knobs(system=None) -> dict:
     from opengym_streams.system import load
     from opengym_streams.bench.baselines import PassthroughConfig
     from opengym_streams.ui import UIConfig
+    from opengym_streams.security import SecurityConfig
+    from opengym_streams.stack import SecureStackConfig
 
     system = system or load()
     others = dict(KNOBS)
     KNOBS.clear()
     try:
-        for config in (Settings, ObserverConfig, UIConfig, PassthroughConfig):
+        for config in (Settings, ObserverConfig, UIConfig, PassthroughConfig, SecurityConfig, SecureStackConfig):
             knobs_of(config)
         for config in system.knobs():
             knobs_of(config)

@@ -166,3 +166,27 @@ def test_a_commit_waits_for_the_batch_that_is_running():
         assert order == ["batch started", "batch done", "commit"]
 
     asyncio.run(scenario())
+
+
+def test_a_rocksdb_table_written_inside_a_batch_keeps_each_key_in_its_own_partition(monkeypatch, tmp_path):
+    from opengym_streams.tables import partition_of
+
+    monkeypatch.setenv("OPENGYM_STORE", "rocksdict")
+    monkeypatch.setenv("OPENGYM_HOME", str(tmp_path))
+    loop = asyncio.new_event_loop()
+    asyncio.set_event_loop(loop)
+    try:
+        runtime = Runtime(reservation.build())
+        table = runtime.tables["bookings"]
+        table["b1"] = {"phase": "A"}  # no current event: a batch, a tick or an in-process hop
+        table["b2"] = {"phase": "B"}
+        assert table["b1"] == {"phase": "A"} and table["b2"] == {"phase": "B"}
+        store = table.data
+        for key in ("b1", "b2"):
+            stored = store._encode_key(key)
+            assert store._key_index[stored] == partition_of(key, table.partitions)
+            assert store._db_for_partition(partition_of(key, table.partitions)).get(stored) is not None
+        assert sorted(k for _, k, _ in table.changes()) == ["b1", "b2"]
+    finally:
+        loop.close()
+        asyncio.set_event_loop(None)
