@@ -140,6 +140,7 @@ def load_contracts(system=None, root: Path | None = None) -> Contracts:
     in place of the system's."""
     if root is not None:
         return _load_contracts(str(Path(root).resolve()), LIBRARY_NAMESPACE)
+    import opengym_streams.models  # noqa: F401 (the library's own records: DeadLetter, AnomalyDetected, ...)
     from opengym_streams.system import import_models, load
 
     if system is None:
