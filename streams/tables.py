@@ -89,6 +89,9 @@ class StateTable(faust.Table):
 
     def __init__(self, *args: Any, **kwargs: Any):
         super().__init__(*args, **kwargs)
+        # Faust's Table takes its key serializer from key_type, ignoring the schema's: "json" for str. The
+        # runtime writes raw keys, and the changelog topic (made later, from this attribute) must read them so.
+        self.key_serializer = self.schema.key_serializer if self.schema is not None else self.key_serializer
         self._dirty: set[Any] = set()
 
     def partition_for_key(self, key: Any) -> int:
