@@ -22,6 +22,7 @@ from collections import Counter
 from pathlib import Path
 from typing import Callable
 
+import pytest
 from confluent_kafka import TopicPartition
 
 from opengym import topics
@@ -202,6 +203,12 @@ STALLED_AFTER_S = 20.0
 GRACEFUL_RESTARTS = 3
 """After the SIGKILL, this many more restarts (SIGTERM, start at once) under the same stream of facts:
 each one's recovery is a new chance for a fact to arrive in the window that lost them."""
+READY_WITHIN_S = 120.0
+"""How long a (re)started worker may take to say it is ready. Usually under 15 s; with the shared
+machine's load average at 20 the observer's fifth start took over 60 s (17 s to begin recovery, 30 s to
+read its whole changelog, which a memory store reads from the start at every restart)."""
+
+pytestmark = pytest.mark.timeout(900)  # five starts of two workers and their recoveries, under load
 
 
 def test_facts_arriving_while_restarted_workers_recover_are_all_handled(topic_prefix, tmp_path):
@@ -213,7 +220,8 @@ def test_facts_arriving_while_restarted_workers_recover_are_all_handled(topic_pr
     facts = Confirmations(topic_prefix)
 
     def all_ready(starts: int, what: str) -> None:
-        wait_for(lambda: all(w.ready_count() >= starts or not w.alive() for w in workers.values()), 60, what,
+        wait_for(lambda: all(w.ready_count() >= starts or not w.alive() for w in workers.values()), READY_WITHIN_S,
+                 what,
                  seen=lambda: {c: w.log_tail() for c, w in workers.items()})
         assert all(w.alive() for w in workers.values()), {c: w.log_tail() for c, w in workers.items()}
 
