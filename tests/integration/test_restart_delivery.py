@@ -252,6 +252,8 @@ def test_facts_arriving_while_restarted_workers_recover_are_all_handled(topic_pr
         facts.stop_stream()
         behind = wait_until_committed(groups, facts.topic, stalled_after=STALLED_AFTER_S, timeout=120)
         handled = {c: Counter(results(topic_prefix)) for c, results in WORK.items()}
+        # Kept for the failure messages: pytest's tmp_path (the logs) is rotated away by later runs.
+        tails = {c: w.log_tail() for c, w in workers.items()}
     finally:
         facts.halt()
         for worker in workers.values():
@@ -260,13 +262,16 @@ def test_facts_arriving_while_restarted_workers_recover_are_all_handled(topic_pr
 
     after_kill = set(facts.landed) - before_kill
     missing = {c: sorted((facts.landed[b], b) for b in after_kill if seen[b] == 0)[:10] for c, seen in handled.items()}
+    per_partition = {c: dict(Counter(facts.landed[b][0] for b in after_kill if seen[b] == 0))
+                     for c, seen in handled.items()}
     committed_past = {c: lost for c, lost in missing.items() if lost and not behind[c]}
     assert committed_past == {}, (
         f"of the {len(after_kill)} facts sent while the workers were down or restarting, these were never "
         f"handled, yet their group committed past them ((partition, offset), booking): {committed_past}")
     assert not any(behind.values()), (
         f"messages left uncommitted, without progress for {STALLED_AFTER_S:.0f} s (a commit held below a fact "
-        f"that never reached its agent?): {behind}; unhandled so far: {missing}")
+        f"that never reached its agent?): {behind}; unhandled so far: {missing}, per partition {per_partition}; "
+        f"the workers' last log lines: {tails}")
     for component in EXACTLY_ONCE:
         doubled = {b: n for b, n in handled[component].items() if n > 1}
         assert doubled == {}, f"{component} handled these more than once: {sorted(doubled.items())[:10]}"
