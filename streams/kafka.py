@@ -12,8 +12,8 @@ import logging
 import time
 from typing import Iterable, TypeVar
 
-from confluent_kafka import Consumer, KafkaError, KafkaException, Producer
-from confluent_kafka.admin import AdminClient, NewTopic
+from confluent_kafka import Consumer, KafkaError, KafkaException, Producer, TopicPartition
+from confluent_kafka.admin import AdminClient, NewTopic, OffsetSpec
 
 from opengym_streams.security import AuthenticationFailed, kafka_client_config
 from opengym_streams.settings import Settings, get_settings
@@ -83,6 +83,13 @@ def producer(settings: Settings | None = None, *, component: str | None = None, 
         # CRC32-based: with it a correlation id would land on another partition than the tables'
         # changelogs and the components' own events expect.
         "partitioner": "murmur2_random",
+        # One produce request in flight per broker. With several, librdkafka takes a success for a later
+        # request as proof that an earlier, failed one was stored too ("implicit ack"), and a broker
+        # accepts any first sequence number from a producer it has no state for on a partition
+        # (KIP-360; Kafka 4.5 narrows it, KAFKA-15591). On a partition the broker had not taken yet, the
+        # first request was refused, the second stored, and the first reported delivered, without an
+        # offset: records lost with every delivery report a success (docs/notes/observer.md).
+        "max.in.flight.requests.per.connection": 1,
         "logger": QUIET_LOGGER,
     }
     config.update(overrides)
@@ -108,13 +115,22 @@ def admin(settings: Settings | None = None, component: str | None = None) -> Adm
     return _checked(AdminClient, _secured(config, component))
 
 
+LEADERSHIP_TIMEOUT_S = 120.0
+"""How long ``create_topics`` waits for the broker to lead the partitions it created. Usually under a
+second; on this shared machine the broker once took 38 s (its log silent for 29 of them) after
+confirming a creation."""
+
+
 def create_topics(topics: Iterable[Topic] | None = None, settings: Settings | None = None,
                   timeout: float = 30.0) -> dict[str, str]:
     """Create the topics that do not exist yet (default: every topic of the system); return
     {runtime name: 'created' | 'exists'}.
 
-    An existing topic with a different partition count is an error: the tables' changelogs are
-    co-partitioned with it, and silently accepting it would break that.
+    Returns once the broker leads every partition it created (it answers ListOffsets for them): the
+    controller confirms a creation before the broker has taken the new partitions, and a produce
+    request arriving in between is refused, which an idempotent producer can turn into a silent loss
+    (see ``producer``). An existing topic with a different partition count is an error: the tables'
+    changelogs are co-partitioned with it, and silently accepting it would break that.
     """
     if topics is None:
         from opengym_streams.system import load
@@ -142,7 +158,42 @@ def create_topics(topics: Iterable[Topic] | None = None, settings: Settings | No
                     result[name] = "exists"
                 else:
                     raise
+        wait_until_led(client, {t.topic: t.num_partitions for t in missing}, max(timeout, LEADERSHIP_TIMEOUT_S),
+                       settings)
     return result
+
+
+MISSING_TOPIC_ERRORS = {"_NOENT", "UNKNOWN_TOPIC_OR_PART", "_UNKNOWN_TOPIC", "_UNKNOWN_PARTITION"}
+"""A client answers these, without asking again, once a metadata reply did not list the topic yet."""
+
+
+def wait_until_led(client: AdminClient, partitions: dict[str, int], timeout: float = LEADERSHIP_TIMEOUT_S,
+                   settings: Settings | None = None) -> None:
+    """Wait until the broker answers ListOffsets for every partition of these topics (it leads them)."""
+    pending = {TopicPartition(name, p) for name, count in partitions.items() for p in range(count)}
+    deadline = time.monotonic() + timeout
+    delay = 0.05
+    while pending:
+        refusals: dict[str, int] = {}
+        futures = client.list_offsets({tp: OffsetSpec.latest() for tp in pending}, request_timeout=5)
+        for tp, future in futures.items():
+            try:
+                future.result()
+                pending.discard(tp)
+            except KafkaException as exc:  # NOT_LEADER_OR_FOLLOWER: the broker has not taken it yet
+                refusals[exc.args[0].name()] = refusals.get(exc.args[0].name(), 0) + 1
+        if not pending:
+            return
+        if time.monotonic() > deadline:
+            raise TimeoutError(f"the broker does not lead {len(pending)} new partitions {timeout:.0f} s after "
+                               f"creating them (refusals {refusals}), e.g. "
+                               f"{sorted((tp.topic, tp.partition) for tp in pending)[:3]}")
+        if MISSING_TOPIC_ERRORS & refusals.keys():
+            # A lagging broker's metadata did not list the new topics yet, and librdkafka keeps that
+            # answer for minutes: ask through a client that has not seen it.
+            client = admin(settings)
+        time.sleep(delay)
+        delay = min(delay * 2, 1.0)
 
 
 def delete_topics_with_prefix(*prefixes: str, settings: Settings | None = None) -> int:

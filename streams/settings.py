@@ -166,6 +166,12 @@ class Settings:
                                   "longest a fetch waits at the broker (Faust hard-codes 1500)")
     drain_node: bool = knob("OPENGYM_DRAIN_NODE", True,
                             "one produce request per broker takes all its waiting batches (0: aiokafka's own)")
+    redeliver_after_s: float = knob("OPENGYM_REDELIVER_AFTER_S", 5.0,
+                                    "how long a commit may be held below a fetched message nobody acknowledged "
+                                    "(while later ones were) before the worker seeks back to it")
+    trace_offsets: str = knob("OPENGYM_TRACE_OFFSETS", "",
+                              "a file every worker appends a JSON line to for each step of each input offset "
+                              "(empty: off; `python -m opengym_streams.offset_trace <file>`)")
     standby_replicas: int = knob("OPENGYM_STANDBY_REPLICAS", 0,
                                  "Faust's table_standby_replicas (1 with two or more workers of a component)")
     batch_max: int = knob("OPENGYM_BATCH_MAX", 200, "most records an agent takes from Faust at once")

@@ -9,20 +9,32 @@ request-to-terminal p50 at 50 bookings/s). ``OPENGYM_FETCH_MAX_WAIT_MS`` (defaul
 The cost is more fetch requests on an idle system: one per worker every 50 ms (20 ms cost more CPU
 in idle workers and the broker than it saved in latency; docs/performance.md has the runs).
 
-**Skipped messages must not be acknowledged.** A Faust stream drops a message that was fetched
-before a rebalance (stale ``generation_id``) or while flow control is off (table recovery), counting
-on a later seek to the committed offset to fetch it again. But it still *acks* the dropped message, so
-the commit can move past it and the seek then starts after it: the message is lost for good. We saw
-grants, facts and replies vanish this way around worker starts and rebalances (docs/notes). The
-patched ``Consumer.ack`` refuses those acks. The commit then stops below the dropped offset until the
-seek delivers the message again (handlers dedupe the replays).
+**No commit passes a message that never reached its agent** (:mod:`opengym_streams.commit_guard`).
+Faust dropped the first message of a partition when a worker's recovery ended while messages were
+arriving, and committed past it; the guard installed here makes every commit stop at the first
+fetched offset nobody acknowledged (seeking back to it when the hold lasts), and mode's flow control
+stop emptying the streams' queues when it resumes flow that already runs. The evidence and the
+measurements: docs/notes/observer.md.
+
+**A message a stream skips is not acknowledged.** A Faust stream drops a message fetched before a
+rebalance (stale ``generation_id``) or while flow control is off, counting on the seek that follows to
+fetch it again. Faust's compiled stream iterator (the one workers run) never acks such a message, but
+the pure-Python one (``NO_CYTHON=1``) does, which would count it as handled. The patched
+``Consumer.ack`` refuses those acks (a message no stream took, of a stale generation or fetched while
+flow is off), so the commit guard holds the commit below them on both paths. Acks of events a stream
+did take always pass, also while flow is suspended: ``take_events`` acks a batch after the agent is
+done with it, which can fall inside a rebalance, and the rebalance waits for exactly those acks.
 
 **Outputs and state before the offsets.** Before every offset commit (the periodic one and the one a
 rebalance makes before it gives partitions away) the patched ``Consumer._commit_tps`` calls the
 runtime's :meth:`~opengym_streams.runtime.Runtime.before_commit`: with no batch running, it waits until
 the broker has every output sent since the last commit, then writes each changed key's state to its
 changelog and waits for that. Only then does Faust commit, so no offset is committed ahead of the
-outputs or the state it caused.
+outputs or the state it caused. The two compose: ``take_batches`` acks a batch only after the agent
+left it (and so left :class:`~opengym_streams.runtime.CommitGate`), ``before_commit`` confirms the
+outputs and state of every batch that left the gate, and the guard, called by Faust right after it with
+no await in between, commits only offsets acknowledged by then: an acknowledged offset's outputs and
+state are always confirmed when it is committed.
 
 **No debug records at ``-l warn``.** At WARN and above Faust's worker shows a progress spinner that
 advances on every log record: it sets the root logger to DEBUG and adds a handler for it. The spinner
@@ -46,11 +58,17 @@ topic narrows the map to it: a batch already lingering for another topic then ha
 silently, until something sends to its topic again, or ``producer_request_timeout`` (20 minutes) runs
 out. A downstream worker's first fact after start was lost that way (docs/notes/security.md).
 :func:`track_sent_topics` tracks every topic a send asks about.
+
+**Tracing offsets.** ``OPENGYM_TRACE_OFFSETS=<file>`` records what happens to every input offset
+(:mod:`opengym_streams.offset_trace`; ``python -m opengym_streams.offset_trace <file>`` names any offset
+a worker committed past without handling it).
 """
 
 from __future__ import annotations
 
 import functools
+
+from opengym_streams import commit_guard
 
 _applied = False
 
@@ -70,6 +88,10 @@ def apply(settings=None) -> None:
         from opengym_streams.settings import Settings
 
         settings = Settings.from_env()
+    if settings.trace_offsets.strip():
+        from opengym_streams import offset_trace
+
+        offset_trace.install(settings.trace_offsets.strip())
     from faust.transport.drivers import aiokafka as faust_aiokafka
 
     create = faust_aiokafka.AIOKafkaConsumerThread._create_worker_consumer
@@ -78,16 +100,19 @@ def apply(settings=None) -> None:
         consumer = create(self, transport)
         # Read by AIOKafkaConsumer.start() when it builds its Fetcher, so setting it here takes effect.
         consumer._fetch_max_wait_ms = settings.fetch_max_wait_ms
+        commit_guard.attach(self.consumer, consumer)
         return consumer
 
     faust_aiokafka.AIOKafkaConsumerThread._create_worker_consumer = create_worker_consumer
 
     from faust.transport.consumer import Consumer
 
+    commit_guard.install(settings.redeliver_after_s)
+
     ack = Consumer.ack
 
     def ack_only_delivered(self, message) -> bool:
-        if not delivered_in_current_generation(self.app, message):
+        if skipped_by_its_stream(self.app, message):
             return False
         return ack(self, message)
 
@@ -178,3 +203,12 @@ def drain_whole_node(drain):
 def delivered_in_current_generation(app, message) -> bool:
     """True when a stream would hand ``message`` to its agent (the same test faust's Stream applies)."""
     return app.flow_control.is_active() and message.generation_id == app.consumer_generation_id
+
+
+def skipped_by_its_stream(app, message) -> bool:
+    """A message no stream took (streams mark what they take ``tracked``) that a stream would skip now.
+
+    An event a stream did take is acknowledged even while flow is suspended: a ``take_events`` batch is
+    acked after the agent is done with it, and a rebalance waits for exactly those acks before it goes on.
+    """
+    return not getattr(message, "tracked", False) and not delivered_in_current_generation(app, message)

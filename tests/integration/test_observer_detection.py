@@ -26,7 +26,7 @@ from opengym_streams.observe import observed_topics as observed_topics_of
 from opengym.demo import scenarios
 from opengym_streams.codec import AvroCodec
 from opengym_streams.event import now_ms
-from opengym_streams.kafka import admin, consumer, create_topics, producer
+from opengym_streams.kafka import admin, consumer, create_topics, delete_topics_with_prefix, producer
 from opengym_streams.models import ClockTicked
 from opengym_streams.settings import REPO_ROOT
 from tests.conftest import wait_for
@@ -95,10 +95,6 @@ class ObserverWorker:
     def alive(self) -> bool:
         return self.process is not None and self.process.poll() is None
 
-    def ready_count(self) -> int:
-        """How many times a worker writing to this log said it was ready (once per start)."""
-        return self.log_path.read_text(errors="replace").count("[^Worker]: Ready")
-
     def log_tail(self) -> str:
         return "\n".join(self.log_path.read_text(errors="replace").splitlines()[-20:])
 
@@ -112,12 +108,17 @@ class Feeder:
         self.produced: Counter[str] = Counter()
         self.failed: list[str] = []
         self.offsets: Counter[tuple[str, int, int]] = Counter()
-        """(topic, partition, offset) of every delivery report: an offset reported twice is a record the
-        broker acknowledged without storing it (librdkafka takes a duplicate-sequence reply as success)."""
+        """(topic, partition, offset) of every delivery report."""
+        self.without_offset: Counter[tuple[str, int]] = Counter()
+        """Delivery reports that said success but gave no offset: librdkafka reports a message so when it
+        infers delivery instead of being told (a duplicate-sequence reply, or a later request's success
+        taken for an earlier failed one's), which is how records went missing (docs/notes/observer.md)."""
 
     def _delivered(self, err, msg) -> None:
         if err is not None:
             self.failed.append(f"{msg.topic()}[{msg.partition()}]: {err.str()}")
+        elif msg.offset() is None:
+            self.without_offset[(msg.topic(), msg.partition())] += 1
         else:
             self.offsets[(msg.topic(), msg.partition(), msg.offset())] += 1
 
@@ -234,12 +235,7 @@ def observed_run(request, stack, tmp_path_factory):
             before_restart = len(read_anomalies(feeder.codec))
             worker.kill()
             worker.start()
-            # Produce nothing until the restarted worker is ready: faust-streaming can skip a message it
-            # fetches while it is still starting (flow control / generation check) and then commit past
-            # it (docs/notes/observer.md). That is the runtime's hole, not the observer's behaviour.
-            wait_for(lambda: worker.ready_count() >= 2 or not worker.alive(), 90,
-                     "the restarted observer to be ready", seen=lambda: worker.log_tail())
-            assert worker.alive(), worker.log_tail()
+            # Group B's facts arrive while the restarted worker is still starting and recovering.
             phases["restarted_at_s"] = time.monotonic() - started
             feeder.facts(workload_b)
             wait_caught_up(fact_topics, "the restarted observer to consume group B's facts")
@@ -262,10 +258,12 @@ def observed_run(request, stack, tmp_path_factory):
         yield {
             "prefix": prefix, "expected": expected, "anomalies": anomalies, "before_restart": before_restart,
             "catalog": catalog, "written": written, "produced": feeder.produced, "offsets": feeder.offsets,
+            "without_offset": feeder.without_offset,
             "ends": ends,
             "phases": phases,
             "seconds": time.monotonic() - started, "worker_log": worker.log_tail(), "t0": t0,
         }
+        delete_topics_with_prefix(prefix)  # the broker is shared and slows down with leftover topics
 
 
 def test_injected_faults_yield_exactly_the_expected_anomalies_across_a_restart(observed_run):
@@ -296,11 +294,16 @@ def test_the_observer_writes_to_no_topic_but_its_own(observed_run):
         if name in own or name.startswith(own_internal):
             continue
         reported = sorted((p, o) for (t, p, o) in observed_run["offsets"] if t == name)
+        unknown = {p: n for (t, p), n in observed_run["without_offset"].items() if t == name}
         assert count == observed_run["produced"].get(name, 0), (
             f"{name} holds {count} messages, the test produced {observed_run['produced'].get(name, 0)}; "
             f"end offsets {sorted((p, e) for (t, p), e in observed_run['ends'].items() if t == name)}; "
-            f"delivery reports (partition, offset) {reported}")
+            f"delivery reports without an offset, per partition {unknown}; "
+            f"with one (partition, offset) {reported}")
     assert observed_run["written"][topic_name(topics.CORRELATION_ANOMALIES)] >= len(observed_run["expected"])
+    assert not observed_run["without_offset"], (
+        f"librdkafka reported deliveries without an offset (inferred, not confirmed by the broker), per "
+        f"(topic, partition): {dict(observed_run['without_offset'])}")
 
 
 def test_trace_prints_a_stalled_settlement_with_its_overdue_hop_and_anomaly(observed_run):
