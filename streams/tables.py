@@ -89,6 +89,10 @@ class StateTable(faust.Table):
 
     def __init__(self, *args: Any, **kwargs: Any):
         super().__init__(*args, **kwargs)
+        # Faust derives the changelog's key serializer from the key type (str -> json), whatever the schema
+        # says; the runtime writes keys raw (``key.encode()``), and recovery after a crash then failed to
+        # decode every changelog key and never finished ("Error in recovery Extra data ...").
+        self.key_serializer = "raw"
         self._dirty: set[Any] = set()
 
     def partition_for_key(self, key: Any) -> int:
