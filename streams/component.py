@@ -240,7 +240,8 @@ def apply(agent: Agent, handler: Handler, record: dict | None, event: Event, now
         state, seen = record, []
     result = handler(state, event, now)
     if isinstance(result, Ignored):
-        return Applied("duplicate" if result.duplicate else "ignored", reason=result.reason)
+        verdict = "conflict" if result.conflict else "duplicate" if result.duplicate else "ignored"
+        return Applied(verdict, reason=result.reason)
     new_state, events = result
     if not events and new_state is state:
         return Applied("ignored", reason=f"{getattr(handler, '__name__', 'handler')}: no effect")

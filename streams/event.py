@@ -100,6 +100,8 @@ class Ignored:
     reason: str
     duplicate: bool = False
     """A redelivery the handler recognised itself (counted as a duplicate, not as ignored)."""
+    conflict: bool = False
+    """An event id the handler saw before with other content (dead-lettered as a conflict)."""
 
 
 def ignore(reason: str) -> Ignored:
@@ -108,6 +110,10 @@ def ignore(reason: str) -> Ignored:
 
 def duplicate(reason: str = "duplicate") -> Ignored:
     return Ignored(reason, duplicate=True)
+
+
+def conflict(reason: str) -> Ignored:
+    return Ignored(reason, conflict=True)
 
 
 Result = tuple[dict | None, list[Event]]

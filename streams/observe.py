@@ -17,7 +17,7 @@ from typing import Any, Callable
 from opengym_streams.monitoring import metrics
 from opengym_streams.catalog import Catalog
 from opengym_streams.component import CLOCK_TICKED, Agent, Component
-from opengym_streams.event import Event, Ignored, Result, duplicate, ignore, now_ms
+from opengym_streams.event import Event, Ignored, Result, conflict, duplicate, ignore, now_ms
 from opengym_streams.progress import Progress, faust_consumer_view  # noqa: F401 (re-exported)
 from opengym_streams.observer import COMPLETED, WAKE, Observer, ObserverConfig, in_flight
 from opengym_streams.settings import Settings
@@ -100,6 +100,8 @@ class Observing:
         outcome = self.observer.on_event(state, event, now, self._source)
         if not outcome.relevant:
             return ignore("not in the catalog")
+        if outcome.conflict is not None:
+            return conflict(outcome.conflict)
         if outcome.duplicate:
             return duplicate("fact seen before")
         for process, seconds in outcome.round_trips:

@@ -14,6 +14,7 @@ a late reply is also a nested timeout (the orchestration had given up by then).
 
 from __future__ import annotations
 
+import json
 import uuid
 from dataclasses import dataclass, field
 from typing import Any, Iterable
@@ -123,6 +124,13 @@ class Outcome:
     relevant: bool = True
     """False for events the catalog does not mention (kept nowhere)."""
     duplicate: bool = False
+    conflict: str | None = None
+    """Why a fact's event id, seen before, came back with other content (what the fact keeps differs)."""
+
+
+def _plain(value: Any) -> Any:
+    """As the changelog keeps it (JSON), so a fact read back from it compares equal to the same event."""
+    return json.loads(json.dumps(value, default=str))
 
 
 def anomaly_key(kind: str, process: str, key: str) -> str:
@@ -156,10 +164,17 @@ class Observer:
             return Outcome(state, relevant=False)
         state = state if state is not None else new_state()
         facts = state[FACTS].setdefault(event_type, [])
-        if any(f[0] == event.event_id for f in facts):
-            return Outcome(state, duplicate=True)
         keep = self.catalog.attributes.get(event_type)
         attrs = {name: getattr(event, name, None) for name in keep} if keep else None
+        for f in facts:
+            if f[0] == event.event_id:
+                # occurred_at aside, as in the components' dedupe: an answer decided again after its
+                # responder crashed is announced again later, with the same id and payload.
+                if _plain(f[2:4]) != _plain([event.causation_id, attrs]):
+                    return Outcome(state, conflict=f"event_id {event.event_id} was seen before with other content "
+                                                   f"(causation_id, attributes {f[2:4]} vs "
+                                                   f"{[event.causation_id, attrs]})")
+                return Outcome(state, duplicate=True)
         fact = [event.event_id, event.occurred_at, event.causation_id, attrs]
         if source is not None:
             fact.append([str(source[0]), int(source[1]), int(source[2])])

@@ -119,6 +119,20 @@ def test_redelivered_facts_and_repeated_ticks_report_each_anomaly_once():
     assert all(state.event(e).duplicate for e in events)
 
 
+def test_a_fact_redelivered_with_other_content_is_a_conflict_not_a_duplicate_also_after_a_restore():
+    events = scenarios.booking("b-1", T0, scenarios.CLEAN_PARTNER)
+    state, _ = run(events, ticks=())
+    restored = observer()
+    restored.states = json.loads(json.dumps(state.states))
+    for engine in (state, restored):
+        assert all(engine.event(e).duplicate and engine.event(e).conflict is None for e in events)
+        later = events[0].model_copy(update={"occurred_at": events[0].occurred_at + 1})
+        assert engine.event(later).duplicate  # announced again later (a responder decided it again)
+        changed = events[0].model_copy(update={"causation_id": "another-cause"})
+        outcome = engine.event(changed)
+        assert outcome.conflict is not None and events[0].event_id in outcome.conflict and not outcome.duplicate
+
+
 def test_restart_from_restored_state_reports_nothing_again():
     events = scenarios.booking("b-1", T0, scenarios.NESTED_TIMEOUT)
     state, found = run(events, ticks=(T0 + 10_000,))
