@@ -107,8 +107,15 @@ def _runbook() -> Path:
     return shipped if shipped.is_file() else Path(__file__).resolve().parents[1] / "docs" / "runbook.md"
 
 
+def _docs() -> Path | None:
+    # The repository's docs/ in a checkout; installed, none (the generators then write to ./docs, never
+    # into site-packages).
+    checkout = Path(__file__).resolve().parents[1]
+    return checkout / "docs" if (checkout / "docs" / "runbook.md").is_file() and (checkout / "agents").is_dir() else None
+
+
 SYSTEM = System("opengym", topics.CATALOG, COMPONENTS, processes, knobs=knobs, namespace="opengym",
                 schemas=Path(opengym.schemas.__file__).resolve().parent, models=PACKAGE / "models.py",
-                docs=Path(__file__).resolve().parents[1] / "docs", demo="opengym.demo", title="OpenGym",
+                docs=_docs(), demo="opengym.demo", title="OpenGym",
                 correlation_fields=("booking_id", "settlement_id", "class_id", "instrument_id", "payment_id"),
                 runbook=_runbook(), doc="A fitness platform whose members book classes at partner gyms.")

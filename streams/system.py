@@ -118,9 +118,8 @@ class System:
         return ".".join(parts)
 
     def docs_dir(self) -> Path:
-        if self.docs is None:
-            raise LookupError(f"{self.name} declares no docs directory (System(docs=...))")
-        return Path(self.docs)
+        """Where its generated documents go: the directory its declaration names, else ./docs."""
+        return Path(self.docs) if self.docs is not None else Path.cwd() / "docs"
 
     @cached_property
     def catalog(self) -> Catalog:
