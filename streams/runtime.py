@@ -332,7 +332,9 @@ class Processor:
         if agent.tick_time is not None:
             now = agent.tick_time(message.partition, tick.now)
         elif agent.name in self._progress:
-            now = self._progress[agent.name].judge_until(tick.now)  # nothing past what is still unread
+            # Nothing past what is still unread, and a deadline only once a reply dated before it has had
+            # time to arrive: a replay after a crash then decides as the first run did.
+            now = self._progress[agent.name].judge_until(tick.now) - self.settings.deadline_grace_ms
         else:
             now = tick.now
         for key in self.due(table, message.partition, now):
@@ -675,6 +677,9 @@ class Runtime(Processor):
         """Everything one record goes through (see the module docstring)."""
         started = time.perf_counter()
         skipped = self._type_nobody_here_reads(agent, message)
+        progress = self._progress.get(agent.name)
+        if progress is not None and skipped is not None:
+            progress.handled(message, None)  # read: a tick may judge past it
         if skipped is not None:
             self.count(metrics.EVENTS_IN, self.name, skipped).inc()
             self.ignored(skipped, f"not handled by {agent.name}")
@@ -686,6 +691,8 @@ class Runtime(Processor):
         except DecodeError as exc:
             if agent.observe is not None:
                 agent.observe(message, None)
+            if progress is not None:
+                progress.handled(message, None)
             await self.dead_letter(message, exc.kind, exc.reason)
             return
         await self.process(agent, table, message, event, started)

@@ -179,6 +179,9 @@ class Settings:
                                 "longest an agent waits to fill a batch (each hop's added latency is about half)")
     commit_interval: float = knob("OPENGYM_COMMIT_INTERVAL", 1.0,
                                   "seconds between offset commits (each one confirms outputs and writes changelogs)")
+    deadline_grace_ms: int = knob("OPENGYM_DEADLINE_GRACE_MS", 1000,
+                                  "how long past a deadline a tick waits before it times a step out (a reply "
+                                  "dated in time may still be in flight; a replay after a crash then decides alike)")
     local_hops: bool = knob("OPENGYM_LOCAL_HOPS", False,
                             "hand a repartitioning hop to this worker's own agent when it holds the target "
                             "partition (fewer records; unsafe across a crash: see docs/notes/components.md)")

@@ -138,6 +138,7 @@ def test_seat_keeper_never_overbooks_a_class(booking_agents):
 
 def test_a_tick_past_the_deadline_rejects_only_its_partitions_bookings_and_a_late_consume_is_released(monkeypatch):
     monkeypatch.setenv("OPENGYM_BOOKING_TIMEOUT_MS", "5000")
+    monkeypatch.setenv("OPENGYM_DEADLINE_GRACE_MS", "1000")
     with Scenario(reservation.build(), now=T0, tier="agent") as saga:
         hold = saga.when(book("b6"))[0].event
         saga.when(SeatHeld.new(caused_by=hold, booking_id="b6", class_id="c1", gym_id="gym-a", starts_at=T0 + 10**6,
@@ -145,7 +146,11 @@ def test_a_tick_past_the_deadline_rejects_only_its_partitions_bookings_and_a_lat
         from opengym_streams.models import ClockTicked
 
         home = partition_of("b6")
-        late = ClockTicked.new(correlation_id="clock", now=T0 + 5000, component="reservation", occurred_at=T0 + 5000)
+        # At the deadline a reply dated before it may still be in flight: the tick waits the grace out.
+        due = ClockTicked.new(correlation_id="clock", now=T0 + 5000, component="reservation", occurred_at=T0 + 5000)
+        saga.when(due, on=topics.RESERVATION_COMMANDS, partition=home)
+        saga.expect_nothing()
+        late = ClockTicked.new(correlation_id="clock", now=T0 + 6000, component="reservation", occurred_at=T0 + 6000)
         saga.when(late, on=topics.RESERVATION_COMMANDS, partition=(home + 1) % topics.PARTITIONS)
         saga.expect_nothing()
         saga.when(late, on=topics.RESERVATION_COMMANDS, partition=home)
@@ -153,7 +158,7 @@ def test_a_tick_past_the_deadline_rejects_only_its_partitions_bookings_and_a_lat
                     ("opengym.reservation.seats", "SeatReleaseRequested"))
         saga.when(InstrumentConsumed.new(correlation_id="b6", booking_id="b6", member_id="m1", instrument_id="pack-1",
                                          instrument_kind="CLASS_PACK", home_gym_id="gym-b", credits_remaining=3,
-                                         occurred_at=T0 + 6000))
+                                         occurred_at=T0 + 6500))
         saga.expect(("opengym.entitlement.requests", "InstrumentReleaseRequested", {"reason": "LATE_CONSUME"}))
 
 
@@ -189,6 +194,7 @@ def test_notifications_sends_once_per_booking_when_confirmations_arrive_twice():
 def test_entitlement_holds_a_delayed_reply_until_a_tick_releases_it(monkeypatch):
     monkeypatch.setenv("OPENGYM_ENTITLEMENT_DELAY_SHARE", "1.0")
     monkeypatch.setenv("OPENGYM_ENTITLEMENT_DELAY_MS", "500")
+    monkeypatch.setenv("OPENGYM_DEADLINE_GRACE_MS", "0")  # the release time to the millisecond, no grace after it
     with Scenario(entitlement.build(), now=T0, tier="agent", follow=True) as responder:
         responder.given(InstrumentGrantRequested.new(correlation_id="m9", instrument_id="pack-9", member_id="m9",
                                                      home_gym_id="gym-b", kind="CLASS_PACK", credits=2, occurred_at=T0),

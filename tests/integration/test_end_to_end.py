@@ -20,6 +20,7 @@ from opengym.demo.workload import PARTNER_VISIT
 from opengym_streams.event import now_ms
 from opengym_streams.kafka import create_topics
 from tests.conftest import wait_for
+from tests.integration.hostile_support import components
 from tests.integration.e2e_support import (MAX_IN_FLIGHT, TARGET_LATENCY_MS, committed_behind,
                                           delete_prefixed_topics, drive, sample_event, settle, small_plan,
                                           start_run, start_workers)
@@ -229,12 +230,15 @@ def test_garbage_and_contract_violations_land_in_each_dead_letter_topic_and_the_
     run = start_run(small_plan(30, seed=5))
     codec, producer = AvroCodec(), driver_producer()
     poisoned: dict[str, list[tuple[str, str]]] = {}
+    built = components()
     for component, sources in COMPONENT_INPUTS.items():
+        # A type the component handles: one it does not is counted as ignored without being decoded.
+        handled = {name for agent in built[component].agents for name in agent.handlers}
         for topic in sources:
             name = topics.topic_name(topic)
             key = f"poison-{uuid.uuid4().hex[:8]}"
             producer.produce(name, key=key.encode(), value=b"not avro at all: \xff\xfe garbage")
-            violating = sample_event(topic, correlation_id=key)
+            violating = sample_event(topic, handled, correlation_id=key)
             producer.produce(name, key=key.encode(), value=codec.encode(violating, name))
             poisoned.setdefault(component, []).append((name, key))
     assert producer.flush(30) == 0
