@@ -110,8 +110,9 @@ def _runbook() -> Path:
 def _docs() -> Path | None:
     # The repository's docs/ in a checkout; installed, none (the generators then write to ./docs, never
     # into site-packages).
-    checkout = Path(__file__).resolve().parents[1]
-    return checkout / "docs" if (checkout / "docs" / "runbook.md").is_file() and (checkout / "agents").is_dir() else None
+    from opengym_streams.settings import CHECKOUT
+
+    return CHECKOUT / "docs" if CHECKOUT is not None else None
 
 
 SYSTEM = System("opengym", topics.CATALOG, COMPONENTS, processes, knobs=knobs, namespace="opengym",
