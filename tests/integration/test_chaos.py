@@ -31,6 +31,7 @@ from opengym_streams.system import load
 from tests.conftest import wait_for
 from tests.integration.e2e_support import (MAX_IN_FLIGHT, TARGET_LATENCY_MS, delete_prefixed_topics, settle,
                                           small_plan, start_run)
+from tests.integration.e2e_support import LOADED_MACHINE
 from tests.integration.hostile_support import committed, start_every_worker
 
 FAULTS = Faults(delay_share=0.0, payment_failure_rate=0.2, booking_timeout_ms=8000, tick_interval=0.25)
@@ -96,7 +97,7 @@ def test_every_worker_killed_once_under_load_loses_doubles_and_overbooks_nothing
 
     started = time.monotonic()
     system = load()
-    workers = start_every_worker(tmp_path / "workers", chaos_prefix, FAULTS.env())
+    workers = start_every_worker(tmp_path / "workers", chaos_prefix, {**FAULTS.env(), **LOADED_MACHINE})
     supervisor = workers.supervisor
     order = [spec.name for spec in system.components]
     recovery = Recovery(workers)
