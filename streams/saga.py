@@ -26,7 +26,7 @@ from __future__ import annotations
 from typing import Any
 
 from opengym_streams.catalog import Orchestration, Step
-from opengym_streams.event import Event, Handler, Ignored, Result, ignore, value_of
+from opengym_streams.event import Event, Handler, Ignored, Result, derived_event_id, ignore, value_of
 
 CLOCK_TICKED = "ClockTicked"
 
@@ -103,7 +103,11 @@ class Saga:
             return ignore("not waiting")
         if tick.now < state["due_at"]:
             return ignore("not due")
-        return self._fail(state, self.steps[state["step"]].on_timeout, tick, tick.now, timed_out=True)
+        # The timeout's events get ids from the step and its deadline, not from the tick that noticed it:
+        # a replay after a crash may notice it with another tick, and must publish the same ids.
+        deadline = tick.model_copy(update={"event_id": derived_event_id(
+            tick.correlation_id, "StepTimedOut", f"{state['step']}/{state['due_at']}", tick.correlation_id)})
+        return self._fail(state, self.steps[state["step"]].on_timeout, deadline, tick.now, timed_out=True)
 
     # ---- internals ----------------------------------------------------------------------------------
 
