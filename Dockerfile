@@ -7,11 +7,11 @@ COPY . .
 RUN pip wheel --no-cache-dir --no-deps --wheel-dir /dist .
 
 FROM python:3.11-slim
-COPY --from=wheel /dist/ /tmp/dist/
+COPY --from=wheel /dist/ /opt/dist/
 # OPENGYM_HOME holds each worker's tables (its Faust data dir); /targets is where the init job writes
 # Prometheus' targets. Both belong to the image's user, so a fresh named volume mounted there gets that owner.
-RUN pip install --no-cache-dir /tmp/dist/*.whl \
-    && rm -rf /tmp/dist \
+RUN pip install --no-cache-dir /opt/dist/*.whl \
+    && rm -rf /opt/dist \
     && groupadd --gid 10001 opengym \
     && useradd --uid 10001 --gid 10001 --no-create-home --home-dir /var/lib/opengym opengym \
     && mkdir -p /var/lib/opengym /targets \
