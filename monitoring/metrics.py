@@ -39,6 +39,15 @@ LOCAL_HOPS = Counter("opengym_local_hops_total",
 CHANGELOG_RECORDS = Counter("opengym_changelog_records_total",
                             "State changes written to table changelogs (one per changed key per commit).",
                             ["component"])
+DECISIONS_PERSISTED = Counter("opengym_tick_decisions_persisted_total",
+                              "States a clock tick decided (a timeout), written to their changelog before "
+                              "their events were sent (replay-safe decisions on an absence).",
+                              ["component", "agent"])
+PARKED = Counter("opengym_parked_total",
+                 "Events kept until the state they need arrives (a replay read them before it).",
+                 ["component", "event_type"])
+UNPARKED = Counter("opengym_unparked_total", "Parked events handled once their state arrived.",
+                   ["component", "event_type"])
 UP = Gauge("opengym_component_up", "1 while the component's worker runs.", ["component"])
 CONSUMER_LAG = Gauge("opengym_consumer_lag_messages",
                      "Messages between the committed offset and the end of each input partition.",

@@ -44,6 +44,10 @@ if TYPE_CHECKING:
 SEEN_LIMIT = 64
 """How many processed event ids a state record keeps for dedupe (the newest ones)."""
 
+OUTBOX = "outbox"
+"""A stored record's events decided on a clock tick and not yet known to be delivered (see
+:meth:`opengym_streams.runtime.Processor.settle_decisions`)."""
+
 CLOCK_TICKED = "ClockTicked"
 
 Outcome = "str | Callable[[Event], str]"
@@ -194,14 +198,21 @@ def fingerprint(event: Event | None) -> str | None:
     return FINGERPRINT_VERSION + hashlib.blake2b(body, digest_size=8).hexdigest()
 
 
+RECORD_KEYS = frozenset({"state", "seen", OUTBOX, "parked"})
+PARKED = "parked"
+PARKED_LIMIT = 16
+"""How many events waiting for their state (:func:`opengym_streams.event.not_yet`) one key keeps."""
+
+
 def unpack(record: dict | None) -> tuple[dict | None, list]:
-    """(state, seen) from a stored record ``{"state": ..., "seen": [[event_id, fingerprint], ...]}``.
+    """(state, seen) from a stored record ``{"state": ..., "seen": [[event_id, fingerprint], ...]}``
+    (plus, when there are any, the events it waits with, ``parked``, and its ``outbox``).
 
     A record written before states were wrapped (the state itself, its ``seen`` a list of ids) still reads.
     """
     if record is None:
         return None, []
-    if "state" in record and "seen" in record and len(record) == 2:
+    if "state" in record and "seen" in record and record.keys() <= RECORD_KEYS:
         return record["state"], record["seen"]
     seen = [[i, None] for i in record.get("seen", ())]
     return {k: v for k, v in record.items() if k != "seen"}, seen
@@ -212,18 +223,37 @@ class Applied:
     """What handling one event comes to: the verdict, the events to publish and the record to store."""
 
     verdict: str
-    """handled | ignored | duplicate | conflict"""
+    """handled | ignored | duplicate | conflict | parked"""
     events: list[Event] = field(default_factory=list)
     record: dict | None = None
     write: bool = False
     reason: str | None = None
+    unparked: int = 0
+    """Parked events this one let through (handled after it)."""
+    settled: list = field(default_factory=list)
+    """``(event type, reason)`` of parked events that got a final answer other than handling (to count)."""
 
 
 def apply(agent: Agent, handler: Handler, record: dict | None, event: Event, now: int,
-          content: str | None) -> Applied:
-    """Dedupe, run the handler, and say what to publish and store (the runtime does it)."""
+          content: str | None, may_wait: "bool | Callable[[], bool]" = False) -> Applied:
+    """Dedupe, run the handler, and say what to publish and store (the runtime does it).
+
+    ``may_wait``: facts that could come before this event are still unread (the runtime's
+    :class:`~opengym_streams.progress.Progress` says so); a handler's :func:`~opengym_streams.event.not_yet`
+    then parks the event in the record instead of taking its ``otherwise`` answer. After an event changes
+    the state, the parked events are handed to their handlers again, in the order they came."""
+    applied = _apply_one(agent, handler, record, event, now, content, may_wait)
+    if applied.verdict == "handled" and applied.record is not None and applied.record.get(PARKED):
+        applied = _unpark(agent, applied, now, may_wait)
+    return applied
+
+
+def _apply_one(agent: Agent, handler: Handler, record: dict | None, event: Event, now: int,
+               content: str | None, may_wait: "bool | Callable[[], bool]") -> Applied:
+    parked: list = []
     if agent.dedupe:
         state, seen = unpack(record)
+        parked = record.get(PARKED, []) if record is not None and "state" in record else []
         for event_id, known in seen:
             if event_id == event.event_id:
                 if known is not None and content is not None and known != content \
@@ -239,6 +269,14 @@ def apply(agent: Agent, handler: Handler, record: dict | None, event: Event, now
     else:
         state, seen = record, []
     result = handler(state, event, now)
+    if isinstance(result, Ignored) and result.waiting:
+        if agent.dedupe and agent.table is not None and (may_wait() if callable(may_wait) else may_wait):
+            if any(data.get("event_id") == event.event_id for data, _ in parked):
+                return Applied("duplicate")
+            waiting = [*parked, [event.to_json_dict(), content]][-PARKED_LIMIT:]
+            return Applied("parked", record={"state": state, "seen": seen, PARKED: waiting}, write=True,
+                           reason=result.reason)
+        result = result.otherwise if result.otherwise is not None else Ignored(result.reason)
     if isinstance(result, Ignored):
         verdict = "conflict" if result.conflict else "duplicate" if result.duplicate else "ignored"
         return Applied(verdict, reason=result.reason)
@@ -247,13 +285,38 @@ def apply(agent: Agent, handler: Handler, record: dict | None, event: Event, now
         return Applied("ignored", reason=f"{getattr(handler, '__name__', 'handler')}: no effect")
     if agent.dedupe:
         new_record = {"state": new_state, "seen": [*seen, [event.event_id, content]][-SEEN_LIMIT:]}
+        if parked:
+            new_record[PARKED] = parked
     else:
         new_record = new_state
     return Applied("handled", list(events), new_record, write=agent.table is not None)
+
+
+def _unpark(agent: Agent, applied: Applied, now: int, may_wait: "bool | Callable[[], bool]") -> Applied:
+    """Hand the parked events of ``applied.record`` to their handlers again until none goes through."""
+    from opengym_streams.codec import build_event
+
+    record, events, unparked, settled = applied.record, list(applied.events), 0, []
+    progress = True
+    while progress and record.get(PARKED):
+        progress = False
+        waiting, record = record[PARKED], {k: v for k, v in record.items() if k != PARKED}
+        for data, content in waiting:
+            event = build_event(data, fill_envelope=False)
+            again = _apply_one(agent, agent.handlers[event.type_name], record, event, now, content, may_wait)
+            if again.verdict == "handled":
+                record, progress, unparked = again.record, True, unparked + 1
+                events += again.events
+            elif again.verdict == "parked":
+                record = again.record
+            else:  # its final answer now: ignored, a duplicate, a conflict
+                settled.append((event.type_name, f"{again.verdict}: {again.reason or 'after waiting'}"))
+    return Applied("handled", events, record, write=True, reason=applied.reason, unparked=unparked,
+                   settled=settled)
 
 
 def handled_types(agent: Agent) -> frozenset[str]:
     return frozenset(agent.handlers) | frozenset(agent.forward)
 
 
-__all__ = ["Agent", "Applied", "Component", "apply", "fingerprint", "labelled", "module_app", "short", "unpack"]
+__all__ = ["OUTBOX", "Agent", "Applied", "Component", "apply", "fingerprint", "labelled", "module_app", "short", "unpack"]

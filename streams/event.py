@@ -102,10 +102,27 @@ class Ignored:
     """A redelivery the handler recognised itself (counted as a duplicate, not as ignored)."""
     conflict: bool = False
     """An event id the handler saw before with other content (dead-lettered as a conflict)."""
+    waiting: bool = False
+    """Set by :func:`not_yet`: the state this event needs may still be on its way."""
+    otherwise: "Result | Ignored | None" = None
+    """For :func:`not_yet`: the answer once nothing unread could bring that state (None: ignored)."""
 
 
 def ignore(reason: str) -> Ignored:
     return Ignored(reason)
+
+
+def not_yet(reason: str, otherwise: "Result | Ignored | None" = None) -> Ignored:
+    """The state this event needs is not here (yet): a reply before the request it answers, a payment
+    before the obligation it pays.
+
+    In a running system that cannot happen, the second is caused by the first. In a replay after a crash
+    it can: each input topic is read again at its own pace. Answering at once would lose the event (a
+    reply ignored, then the request asked again and timed out) or decide it wrongly. So while an input
+    partition of the agent still holds unread facts that could come first, the runtime keeps the event
+    in the key's record ("parked") and hands it to its handler again after the next change of that state.
+    Once nothing unread could come first, ``otherwise`` is the answer (None: ignored with ``reason``)."""
+    return Ignored(reason, waiting=True, otherwise=otherwise)
 
 
 def duplicate(reason: str = "duplicate") -> Ignored:

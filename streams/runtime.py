@@ -51,7 +51,7 @@ from confluent_kafka.schema_registry import SchemaRegistryClient
 from opengym_streams.batching import take_batches
 from opengym_streams.checks import envelope
 from opengym_streams.codec import AvroCodec, DecodeError, EncodeError
-from opengym_streams.component import CLOCK_TICKED, Agent, Applied, apply, fingerprint, unpack
+from opengym_streams.component import CLOCK_TICKED, OUTBOX, Agent, Applied, apply, fingerprint, unpack
 from opengym_streams.event import Event, now_ms
 from opengym_streams.models import ClockTicked, DeadLetter
 from opengym_streams.security import faust_broker_kwargs, registry_client_config, registry_refusal
@@ -99,6 +99,8 @@ class DeliveryFailed(RuntimeError):
 def _unwrapped(wake):
     """The wake-up function over stored records (state plus its dedupe memory)."""
     def wake_record(record: dict) -> int | None:
+        if OUTBOX in record:
+            return 0  # decided before a crash, perhaps never announced: the next tick announces it
         state = unpack(record)[0]
         return wake(state) if state is not None else None
     return wake_record
@@ -337,14 +339,70 @@ class Processor:
             now = self._progress[agent.name].judge_until(tick.now) - self.settings.deadline_grace_ms
         else:
             now = tick.now
+        decided = []
         for key in self.due(table, message.partition, now):
             # Each due state gets the tick addressed to its key: what it emits correlates with it.
-            await self._step(agent, table, key, tick.model_copy(update={"correlation_id": key}), now, None, message)
+            addressed = tick.model_copy(update={"correlation_id": key})
+            record = await self._recovered(agent, table, key)
+            applied = apply(agent, handler, record, addressed, now, None)
+            if agent.dedupe and applied.verdict == "handled" and applied.events and applied.record is not None:
+                decided.append((key, applied))
+            else:
+                await self.settle(agent, table, key, addressed, applied, message)
+        if decided:
+            await self.settle_decisions(agent, table, decided)
+
+    async def settle_decisions(self, agent: Agent, table, decided: list[tuple[str, Applied]]) -> None:
+        """What a tick decided is written down before it is announced.
+
+        A tick decides on an absence (no reply by the deadline). A replay after a crash reads the inputs
+        again in another interleaving, and the reply that was still in flight when the first run gave up
+        may now come before the tick: the replay would confirm what the first run rejected, and both
+        terminal events would be out. So the decided state goes to its changelog, with the events it
+        announces (its outbox), and the broker confirms it before any of those events is sent; the outbox
+        is cleared once they are out (that state reaches the changelog at the next commit, after the
+        broker confirmed them). Recovered with an outbox, a state announces it again (same event ids)
+        before anything else happens to it (:meth:`_recovered`). Everything already emitted is confirmed
+        first: the durable state also remembers the events handled before it in this batch."""
+        prepared = []
+        for key, applied in decided:
+            prepared.append((key, applied, [(out, await self._prepare(out)) for out in applied.events]))
+        for key, applied, _ in prepared:
+            table[key] = {**applied.record, OUTBOX: [out.to_json_dict() for out in applied.events]}
+        await self.persist_now(table, [key for key, _, _ in prepared])
+        for key, applied, outputs in prepared:
+            await self._announce(agent, outputs)
+            table[key] = applied.record
+        self.count(metrics.DECISIONS_PERSISTED, self.name, agent.name).inc(len(prepared))
+
+    async def persist_now(self, table, keys: list[str]) -> None:
+        """Make the current records of ``keys`` durable before going on (the pure tier's dict tables are)."""
+
+    async def _recovered(self, agent: Agent, table, key: str) -> dict | None:
+        """The key's record, after announcing what it decided before a crash and may never have sent."""
+        record = table.get(key) if table is not None else None
+        if record is None or not agent.dedupe or OUTBOX not in record:
+            return record
+        from opengym_streams.codec import build_event
+
+        outputs = [(out, await self._prepare(out)) for out in
+                   (build_event(data, fill_envelope=False) for data in record[OUTBOX])]
+        log.info("%s: %s announces again the %d event(s) it decided on a tick before a restart",
+                 self.name, key, len(outputs))
+        await self._announce(agent, outputs, count=False)
+        cleared = {k: v for k, v in record.items() if k != OUTBOX}
+        table[key] = cleared
+        return cleared
 
     async def _step(self, agent: Agent, table, key: str, event: Event, now: int, content: str | None,
                     message) -> None:
         handler = agent.handlers[event.type_name]
-        applied = apply(agent, handler, table.get(key) if table is not None else None, event, now, content)
+        progress = self._progress.get(agent.name)
+
+        def may_wait() -> bool:  # asked only when a handler says "not yet"
+            return progress is not None and progress.judge_until(event.occurred_at) < event.occurred_at
+
+        applied = apply(agent, handler, await self._recovered(agent, table, key), event, now, content, may_wait)
         await self.settle(agent, table, key, event, applied, message)
 
     async def settle(self, agent: Agent, table, key: str, event: Event, applied: Applied, message) -> None:
@@ -358,6 +416,15 @@ class Processor:
         elif applied.verdict == "ignored":
             self.ignored(event.type_name, applied.reason or "ignored")
             return
+        elif applied.verdict == "parked":
+            self.count(metrics.PARKED, self.name, event.type_name).inc()
+            self.ignored(event.type_name, f"parked until its state arrives: {applied.reason}")
+            table[key] = applied.record
+            return
+        for kind, reason in applied.settled:
+            self.ignored(kind, reason)
+        if applied.unparked:
+            self.count(metrics.UNPARKED, self.name, event.type_name).inc(applied.unparked)
         # Every output is encoded and size-checked before anything changes; then the state is stored
         # (with no await in between, so no other event of this worker sees half of it) and the outputs
         # go out. Nothing of it is durable before the next commit, which comes after all of it.
@@ -368,9 +435,12 @@ class Processor:
                     del table[key]
             else:
                 table[key] = applied.record
+        await self._announce(agent, outputs)
+
+    async def _announce(self, agent: Agent, outputs: list, count: bool = True) -> None:
         for out, prepared in outputs:
             await self._emit(out, prepared)
-            label = agent.outcome_of(out)
+            label = agent.outcome_of(out) if count else None
             if label is not None:
                 self.count(metrics.OUTCOMES, self.name, label).inc()
 
@@ -540,7 +610,7 @@ class Runtime(Processor):
                 wake = _unwrapped(wake)
             table = make_table(self.app, agent.table, partitions=self.topics.partitions, wake=wake)
             self.tables[agent.table] = table
-        if CLOCK_TICKED in agent.handlers and agent.tick_time is None:
+        if agent.tick_time is None and (CLOCK_TICKED in agent.handlers or (table is not None and agent.dedupe)):
             from opengym_streams.progress import Progress, faust_consumer_view
 
             inputs = frozenset(names)
@@ -636,6 +706,22 @@ class Runtime(Processor):
             pending, self.pending = self.pending, []
             await self._confirm(pending, "output")
             await self._confirm(await self._send_table_changes(), "changelog record")
+
+    async def persist_now(self, table, keys: list[str]) -> None:
+        """Every output sent so far confirmed, then the records of ``keys`` on their changelog, confirmed
+        (Faust's recovery reads them back; the keys stay dirty, so their later state follows at the commit)."""
+        if self.sink != self._send_to_kafka:
+            return  # agent tests: nothing runs against a broker
+        await self._confirm(list(self.pending), "output")
+        name = table.changelog_name()
+        futures = []
+        for key in keys:
+            key_bytes, data = table.encode_change(key, table.get(key))
+            future = await self._produce(name, key_bytes, data, table.partition_for_key(key))
+            future.add_done_callback(table.on_changelog_delivered)
+            futures.append(future)
+        self.count(metrics.CHANGELOG_RECORDS, self.name).inc(len(futures))
+        await self._confirm(futures, "changelog record")
 
     async def _send_table_changes(self) -> list[asyncio.Future]:
         futures = []

@@ -15,6 +15,8 @@ What happens to every event, in every phase, is decided here once for all orches
   ``late_reply`` is ``time_out`` is a timeout;
 - a tick at or past the deadline of the step waited on is a timeout (the step's ``on_timeout`` reason);
 - failing undoes every step that had succeeded (its compensation), after the failure terminal;
+- a reply for an instance not started yet waits for its trigger (:func:`~opengym_streams.event.not_yet`:
+  only a replay reads it first);
 - a reply for a later step that arrives first (a replay after a crash delivered it before the reply it
   follows) is kept and used when that step starts, instead of asking again;
 - after a failure, a success reply of a step with a compensation is undone (a late consume is
@@ -26,7 +28,7 @@ from __future__ import annotations
 from typing import Any
 
 from opengym_streams.catalog import Orchestration, Step
-from opengym_streams.event import Event, Handler, Ignored, Result, derived_event_id, ignore, value_of
+from opengym_streams.event import Event, Handler, Ignored, Result, derived_event_id, ignore, not_yet, value_of
 
 CLOCK_TICKED = "ClockTicked"
 
@@ -78,7 +80,10 @@ class Saga:
     def on_reply(self, state: dict | None, reply: Event, now: int) -> Result | Ignored:
         orch = self.orchestration
         if state is None:
-            return ignore(f"no {orch.name} here")
+            # A replay can read a reply before the trigger of its instance (they are on other topics):
+            # kept until the trigger comes, then used instead of asking again (a request asked again
+            # after its deadline would time out what the first run decided on this reply).
+            return not_yet(f"no {orch.name} here yet")
         index = self._step_of_reply[reply.type_name]
         step = self.steps[index]
         if state["phase"] == orch.succeeded_phase:

@@ -75,7 +75,7 @@ class Scenario:
     it published). A record goes to every agent of the scenario that reads its topic."""
 
     def __init__(self, *components: Component, now: int = T0, follow: bool = False, tier: str = "unit",
-                 local_hops: bool = False):
+                 local_hops: bool = False, behind: bool = False):
         if tier not in ("unit", "agent"):
             raise ValueError("tier is 'unit' or 'agent'")
         if not components:
@@ -86,6 +86,10 @@ class Scenario:
         self.follow = follow
         self.tier = tier
         self.local_hops = local_hops
+        self.behind = behind
+        """Unit tier, given as True: as if unread facts waited on other partitions (a replay after a
+        crash): a handler's ``not_yet`` parks its event, and ticks judge no deadline (and wait the
+        runtime's grace once caught up). Set it to False to catch up."""
         if local_hops and tier != "unit":
             raise ValueError("local_hops is a unit-tier option (the agent tier holds no partitions)")
         self.published: list[Published] = []
@@ -246,9 +250,21 @@ class Scenario:
             def owns(self, topic: Topic, partition: int) -> bool:
                 return scenario.local_hops  # as if this worker held every partition
 
+        class Behind:
+            """The unit tier's :class:`~opengym_streams.progress.Progress`: behind while ``scenario.behind``."""
+
+            def handled(self, message, occurred_at) -> None:
+                pass
+
+            def judge_until(self, now: int) -> int:
+                return 0 if scenario.behind else now
+
         self._processors = {}
         for component in self.components:
             processor = Recording(component, local_hops=self.local_hops)
+            if self.behind:  # (otherwise ticks judge at the tick's time, without the runtime's grace)
+                processor._progress = {agent.name: Behind() for agent in component.agents
+                                       if agent.table is not None and agent.tick_time is None}
             processor.sink = self._record_unit
             processor.tables = self._tables
             self._processors[component.name] = processor

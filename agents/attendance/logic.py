@@ -10,7 +10,7 @@ choreography (Attendance does not know who reacts).
 
 from __future__ import annotations
 
-from opengym_streams.event import Ignored, Result, ignore
+from opengym_streams.event import Ignored, Result, ignore, not_yet
 from opengym.models import (AttendancePending, AttendanceRecorded, CheckInRejected, CheckInRejection,
                             CheckInRequested, ReservationConfirmed)
 
@@ -33,8 +33,8 @@ def on_check_in(state: dict | None, event: CheckInRequested, now: int) -> Result
         return state, [CheckInRejected.new(caused_by=event, occurred_at=now, booking_id=event.booking_id,
                                            member_id=event.member_id, reason=reason)]
 
-    if state is None:
-        return reject(CheckInRejection.NO_PENDING_ATTENDANCE)
+    if state is None:  # a replay may read the check-in before the confirmation it follows
+        return not_yet("no pending attendance", otherwise=reject(CheckInRejection.NO_PENDING_ATTENDANCE))
     if state["member_id"] != event.member_id:
         return reject(CheckInRejection.MEMBER_MISMATCH)
     if state["status"] == RECORDED:

@@ -12,7 +12,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from functools import partial
 
-from opengym_streams.event import Handler, Ignored, Result, ignore
+from opengym_streams.event import Handler, Ignored, Result, ignore, not_yet
 from opengym.models import (AttendanceRecorded, EscalationReason, PaymentFailed, PaymentSettled,
                             SettlementConfirmed, SettlementEscalated, SettlementObligationCalculated)
 from opengym_streams.settings import from_env, knob
@@ -50,8 +50,8 @@ def on_attendance(state: dict | None, event: AttendanceRecorded, now: int, confi
 
 
 def on_settled(state: dict | None, event: PaymentSettled, now: int) -> Result | Ignored:
-    if state is None:
-        return ignore("no obligation for this settlement")
+    if state is None:  # a replay may read the payment before the visit that obliges it
+        return not_yet("no obligation for this settlement")
     if state["status"] != OBLIGATED:
         return ignore("settlement ended before")
     confirmed = SettlementConfirmed.new(caused_by=event, occurred_at=now, settlement_id=event.settlement_id,
@@ -60,8 +60,8 @@ def on_settled(state: dict | None, event: PaymentSettled, now: int) -> Result | 
 
 
 def on_failed(state: dict | None, event: PaymentFailed, now: int) -> Result | Ignored:
-    if state is None:
-        return ignore("no obligation for this settlement")
+    if state is None:  # a replay may read the payment before the visit that obliges it
+        return not_yet("no obligation for this settlement")
     if state["status"] != OBLIGATED:
         return ignore("settlement ended before")
     escalated = SettlementEscalated.new(caused_by=event, occurred_at=now, settlement_id=event.settlement_id,

@@ -238,8 +238,8 @@ def test_an_event_that_makes_the_handler_raise_is_dead_lettered_and_the_next_one
         assert scenario.state("t", "fine") == {"seen": True}
 
 
-def test_a_reply_for_a_booking_never_started_is_ignored_but_counted(booking_agents):
-    counter = IGNORED.labels("reservation", "InstrumentConsumed", "no BookingOrchestration here")
+def test_a_reply_for_a_booking_never_started_is_ignored_but_counted_once_nothing_unread_could_start_it(booking_agents):
+    counter = IGNORED.labels("reservation", "InstrumentConsumed", "no BookingOrchestration here yet")
     before = counter._value.get()
     booking_agents.when(InstrumentConsumed.new(correlation_id="never", booking_id="never", member_id="m1",
                                                instrument_id="p", instrument_kind="CLASS_PACK", home_gym_id="gym-b",

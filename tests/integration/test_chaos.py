@@ -91,9 +91,6 @@ class Recovery:
         self._thread.join(5)
 
 
-@pytest.mark.skip(reason="open finding (issue 15): with every worker SIGKILLed at once, 1 of 4 runs on "
-                         "2026-12-01 kept every invariant; the others gave a few bookings both ReservationConfirmed "
-                         "and ReservationRejected (docs/notes/components.md); remove this mark to chase it")
 @pytest.mark.timeout(600)
 def test_every_worker_killed_once_under_load_loses_doubles_and_overbooks_nothing(chaos_prefix, tmp_path):
     from opengym_streams.observer import Observer, ObserverConfig, ObserverState

@@ -167,9 +167,6 @@ def test_one_booking_is_confirmed_and_one_on_a_full_class_is_rejected(workers, u
         facts.close()
 
 
-@pytest.mark.skip(reason="open finding (issues 12 and 15): flaky on the batched runtime (failed 2 of 4 runs on "
-                         "2026-12-01 under the full suite; a restart before the first commit once left the second "
-                         "booking unanswered for 60 s); see docs/notes/components.md")
 def test_reservation_killed_with_sigkill_resumes_from_its_changelog(workers, unique, codec, produce):
     facts = Facts(codec, topics.RESERVATION_EVENTS, topics.ENTITLEMENT_EVENTS)
     try:

@@ -144,9 +144,6 @@ def test_downstream_facts_happen_once_per_confirmed_booking_when_events_are_deli
     assert deliveries("ReservationConfirmed") == Counter({b: 1 + replayed_confirmations[b] for b in confirmed_ids})
 
 
-@pytest.mark.skip(reason="open finding (issues 12 and 15): failed 4 of 7 runs on 2026-12-01 (two terminal events "
-                         "for a booking after the replay); the kill-mid-backlog test below passes; see "
-                         "docs/notes/components.md")
 def test_a_worker_killed_mid_workload_resumes_from_its_changelog(workers):
     plan = small_plan(150, seed=23)
     run = start_run(plan)

@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from functools import partial
 
 from opengym_streams.codec import build_event
-from opengym_streams.event import Event, Handler, Ignored, Result, ignore, share_of
+from opengym_streams.event import Event, Handler, Ignored, Result, ignore, not_yet, share_of
 from opengym_streams.settings import from_env, knob
 from order_fulfilment.models import (DeclineReason, OrderUnfulfillable, PaymentDeclined, PaymentRefunded,
                                      PaymentReleased, PaymentReleaseRequested, PaymentReservationRequested,
@@ -73,7 +73,9 @@ def release(state: dict | None, event: PaymentReleaseRequested, now: int) -> Res
 
 
 def refund(state: dict | None, event: OrderUnfulfillable, now: int) -> Result | Ignored:
-    if state is None or state.get("payment_id") is None:
+    if state is None:  # a replay may read the cancellation before the reservation it gives back
+        return not_yet("nothing reserved for this order")
+    if state.get("payment_id") is None:
         return ignore("nothing reserved for this order")
     if _given_back(state):
         return ignore("given back already")
