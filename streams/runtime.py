@@ -185,6 +185,9 @@ def make_app(component: "Component") -> faust.App:
         # stalled a restarted worker for a minute.
         broker_session_timeout=10.0,
         broker_heartbeat_interval=2.0,
+        # A static member (KIP-345) that restarts takes its assignment back when it rejoins, instead of
+        # waiting out its dead predecessor's session (docs/notes/components.md, "Recovery time").
+        consumer_group_instance_id=f"{app_id}-{settings.instance_id}" if settings.instance_id else None,
         # Standby copies cost every worker a second consumer of other workers' changelogs; with one
         # worker per component (the demo, the benchmark) there is nobody to keep them. Run two or more
         # workers of a component in production? Set OPENGYM_STANDBY_REPLICAS=1 (docs/deployment.md).

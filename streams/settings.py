@@ -174,6 +174,10 @@ class Settings:
                               "(empty: off; `python -m opengym_streams.offset_trace <file>`)")
     standby_replicas: int = knob("OPENGYM_STANDBY_REPLICAS", 0,
                                  "Faust's table_standby_replicas (1 with two or more workers of a component)")
+    instance_id: str = knob("OPENGYM_INSTANCE_ID", "",
+                            "a stable name for this worker (a StatefulSet pod's, say), unique among its "
+                            "component's workers: it joins its group as a static member, and a restart within "
+                            "the session timeout takes its partitions back at once (empty: dynamic member)")
     batch_max: int = knob("OPENGYM_BATCH_MAX", 200, "most records an agent takes from Faust at once")
     batch_within_ms: int = knob("OPENGYM_BATCH_WITHIN_MS", 10,
                                 "longest an agent waits to fill a batch (each hop's added latency is about half)")

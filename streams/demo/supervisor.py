@@ -137,7 +137,7 @@ class Worker:
         self.log_path.parent.mkdir(parents=True, exist_ok=True)
         self._log_offset = self.log_path.stat().st_size if self.log_path.exists() else 0
         with open(self.log_path, "ab") as log:
-            log.write(f"\n==== opengym demo: start #{self.starts + 1} of {self.component} ====\n".encode())
+            log.write(f"\n==== opengym demo: start #{self.starts + 1} of {self.component} at {time.strftime('%H:%M:%S')} ====\n".encode())
             log.flush()
             # A session of its own: a Ctrl-C in the driver's terminal reaches the driver, which then
             # stops the workers in order, instead of every worker at once.
@@ -212,6 +212,8 @@ class Supervisor:
         env["PYTHONUNBUFFERED"] = "1"
         for component in self.components:
             own_env = dict(env)
+            # One worker per component: its name is a stable instance id (a restart rejoins as itself).
+            own_env.setdefault("OPENGYM_INSTANCE_ID", component)
             own_env.update({k: str(v) for k, v in self.env_per_component.get(component, {}).items()})
             work_dir = self.log_dir / component
             work_dir.mkdir(parents=True, exist_ok=True)
