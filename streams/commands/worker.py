@@ -1,8 +1,7 @@
-"""opengym worker COMPONENT: run one component's Faust worker (exec's `faust -A <its module> worker`)."""
+"""opengym worker COMPONENT: run one component's Faust worker (`faust -A <its module> worker`, in this process)."""
 
 from __future__ import annotations
 
-import os
 import shutil
 import sys
 from pathlib import Path
@@ -11,7 +10,7 @@ from pathlib import Path
 def register(subparsers) -> None:
     parser = subparsers.add_parser(
         "worker", help="run one component as a Faust worker",
-        description="Replaces this process with `faust -A <module> worker -l LEVEL [FAUST ARGS]`, the module the "
+        description="Runs `faust -A <module> worker -l LEVEL [FAUST ARGS]` in this process, the module the "
                     "system's component registry names. More workers of one component share its partitions. "
                     "Fault knobs and settings come from the environment (see docs/settings.md).")
     parser.add_argument("component", help="the component to run (one of the system's registry)")
@@ -47,5 +46,9 @@ def _worker(args) -> int:
         print(f"opengym worker: {exc.args[0]}", file=sys.stderr)
         return 2
     sys.stdout.flush()
-    os.execv(argv[0], argv)
-    return 0  # not reached
+    # Faust's command line in this process, not exec'd: a second interpreter would import everything
+    # again (about a second of CPU, several on a loaded machine, on every restart; docs/notes/components.md).
+    from faust.cli.faust import cli
+
+    sys.argv = argv
+    return cli.main(args=argv[1:], prog_name="faust")
