@@ -72,6 +72,11 @@ OPEN = Profile("open", "state", kafka_port=9092, controller_port=9093, registry_
 SECURE = Profile("secure", "state-secure", kafka_port=9192, controller_port=9193, registry_port=8181,
                  keycloak_port=8180)
 
+SPARE = Profile("spare", "state-spare", kafka_port=9292, controller_port=9293, registry_port=OPEN.registry_port)
+"""A second broker beside the open stack (ports and data of its own; the open stack's registry serves it):
+what a test may crash and restart under load without touching the broker every other test shares
+(:func:`broker_up`, :func:`broker_stop`; ``tests/integration/test_broker_restart.py``)."""
+
 KAFKA_PORT = OPEN.kafka_port
 CONTROLLER_PORT = OPEN.controller_port
 REGISTRY_PORT = OPEN.registry_port
@@ -413,7 +418,7 @@ def _cmdline(pid: int) -> str:
 
 def _marker(service: str, profile: Profile = OPEN) -> str:
     # The open stack keeps its historical marker, so a stack started by an older checkout is still ours.
-    return f"-Dopengym.service={service}" if not profile.secure else f"-Dopengym.service={profile.name}-{service}"
+    return f"-Dopengym.service={service}" if profile.name == OPEN.name else f"-Dopengym.service={profile.name}-{service}"
 
 
 def our_pid(layout: Layout, service: str) -> int | None:
@@ -980,20 +985,56 @@ def up(settings: Settings | None = None, fresh: bool = False, timeout: float = 1
 def down(settings: Settings | None = None, timeout: float = 30.0, secure: bool = False) -> dict[str, str]:
     """Stop only what `up` started."""
     layout = layout_for(settings, secure)
-    result: dict[str, str] = {}
-    for service in reversed(list(services(layout.profile))):
-        pid = our_pid(layout, service)
-        if pid is None:
-            result[service] = "not running"
-            continue
-        os.killpg(pid, signal.SIGTERM)
-        deadline = time.monotonic() + timeout
-        while _pid_alive(pid) and time.monotonic() < deadline:
-            time.sleep(0.2)
-        if _pid_alive(pid):
-            os.killpg(pid, signal.SIGKILL)
-        layout.pidfile(service).unlink(missing_ok=True)
-        result[service] = "stopped"
+    return {service: _stop(layout, service, timeout) for service in reversed(list(services(layout.profile)))}
+
+
+def _stop(layout: Layout, service: str, timeout: float = 30.0, kill: bool = False) -> str:
+    """SIGTERM (SIGKILL after ``timeout``, or at once with ``kill``: a crash) to a service we started."""
+    pid = our_pid(layout, service)
+    if pid is None:
+        return "not running"
+    os.killpg(pid, signal.SIGKILL if kill else signal.SIGTERM)
+    deadline = time.monotonic() + timeout
+    while _pid_alive(pid) and time.monotonic() < deadline:
+        time.sleep(0.05 if kill else 0.2)
+    if _pid_alive(pid):
+        os.killpg(pid, signal.SIGKILL)
+        while _pid_alive(pid):
+            time.sleep(0.05)
+    layout.pidfile(service).unlink(missing_ok=True)
+    return "killed" if kill else "stopped"
+
+
+def broker_up(profile: Profile = SPARE, settings: Settings | None = None, fresh: bool = False,
+              timeout: float = 120.0) -> float:
+    """Start only the broker of ``profile`` (a spare one, by default) and wait until it answers; the
+    seconds that took. ``fresh``: its data wiped first."""
+    layout = Layout((settings or get_settings()).home, profile)
+    service = services(profile)["kafka"]
+    started = time.monotonic()
+    if fresh:
+        _stop(layout, "kafka")
+        shutil.rmtree(layout.state / "kafka", ignore_errors=True)
+    pid = our_pid(layout, "kafka")
+    if pid is None:
+        deadline = time.monotonic() + 10  # a JVM just killed shows as a zombie while its threads still exit
+        while (busy := [port for port in service.ports if _port_open(port)]) and time.monotonic() < deadline:
+            time.sleep(0.1)
+        if busy:
+            raise StackError(f"port {busy[0]} on {HOST} is taken by another process; free it for the {profile.name} broker")
+        layout.state.mkdir(parents=True, exist_ok=True)
+        pid = start_kafka(layout)
+    _wait_ready(layout, service, pid, timeout)
+    return time.monotonic() - started
+
+
+def broker_stop(profile: Profile = SPARE, settings: Settings | None = None, kill: bool = False,
+                wipe: bool = False) -> str:
+    """Stop the broker of ``profile`` (``kill``: SIGKILL, a crash); ``wipe``: delete its data too."""
+    layout = Layout((settings or get_settings()).home, profile)
+    result = _stop(layout, "kafka", kill=kill)
+    if wipe:
+        shutil.rmtree(layout.state, ignore_errors=True)
     return result
 
 

@@ -11,9 +11,7 @@ occurrence, so the two are compared by id).
 Recovery per worker is measured as restart -> the end of its first batch after the restart (the worker's
 ``opengym_last_event_timestamp_seconds``, wall clock) and printed; the target is 5 s.
 
-Not done here: a broker restart. The shared broker on 9092 must never be restarted, and a private second
-broker needs ports and a state dir of its own that streams/stack.py does not offer yet (its ports are
-module constants); see docs/notes/poison.md.
+The broker's turn is tests/integration/test_broker_restart.py (a spare broker of its own).
 """
 
 from __future__ import annotations
