@@ -68,6 +68,8 @@ class Observing:
         """The states of the transactions still open, by correlation id: what the gauges read (kept by
         every fact and tick, so an export walks the open ones, not the whole history)."""
         self.reseed = True
+        self.last_gauges: tuple[float, dict, dict] | None = None
+        """``(monotonic time, in flight, oldest open)`` of the last gauge export (the UI's overview shows it)."""
         """Set when the table changed under us (recovery, a rebalance): the next export rebuilds ``open``."""
 
     def _track(self, key: str, state: dict | None) -> None:
@@ -162,6 +164,7 @@ def build_observer(system: System, settings: Settings | None = None, config: Obs
             redrive_topics={c: topic_name(t) for c, t in system.topics.redrives.items()},
             rules_file=RULES_FILE, runbook_file=system.runbook,
             alertmanager_url=UIConfig.from_env().alertmanager_url or None)
+        component.ui.gauges = lambda: observing.last_gauges
 
     component = Component(spec, topics=system.topics, settings=settings, clock=clock_topic, agents=(agent,),
                           timers=((config.gauge_interval, lambda: update_gauges(component, observing)),),
@@ -177,6 +180,7 @@ def update_gauges(component: Component, observing: Observing) -> None:
     table = component.runtime.tables["transactions"]
     metrics.OBSERVER_STATE.set(len(table.data) if hasattr(table, "data") else len(table))
     counts, oldest = in_flight(observing.observer, observing.open_states(table), observing.clock.now or now_ms())
+    observing.last_gauges = (time.monotonic(), counts, oldest)
     for name, count in counts.items():
         metrics.IN_FLIGHT.labels(name).set(count)
     for (bt, process), age in oldest.items():

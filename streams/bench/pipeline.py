@@ -32,7 +32,7 @@ from opengym_streams import stack
 from opengym_streams.bench import baselines
 from opengym_streams.codec import AvroCodec
 from opengym_streams.demo.collector import FactCollector, end_offsets
-from opengym_streams.demo.runner import metrics_env
+from opengym_streams.demo.runner import metrics_env, ui_env
 from opengym_streams.demo.spec import Demo, demo_of
 from opengym_streams.demo.summary import percentile
 from opengym_streams.demo.supervisor import Supervisor, observer_available
@@ -106,6 +106,11 @@ class BenchOptions:
     keep_topics: bool = False
     faust_records: int = 50_000
     faust_only: bool = False
+    ui: bool = True
+    """The observer serves its transaction view (off: OPENGYM_UI_PORT=0)."""
+    ui_viewers: int = 0
+    """People watching the view during the backlog: each keeps its four pages open, every one refreshed
+    every ``UI_REFRESH_S`` as ``ui.js`` does (an upper bound for one person: a tab refreshes only the page shown)."""
 
 
 @dataclass
@@ -147,6 +152,9 @@ class PipelineResult:
     cpu_ms_per_booking: dict[str, float] = field(default_factory=dict)
     """CPU ms per request, per worker, all workers and the broker."""
     cpu_us_per_record_op: float | None = None
+    ui: str = ""
+    """The observer's transaction view: off, served, or served to N viewers."""
+    ui_requests: dict[str, int] = field(default_factory=dict)
     """All workers' CPU over all record operations (the broker's apart), beside the bare Faust agent's."""
 
 
@@ -274,6 +282,7 @@ def run(options: BenchOptions, out: TextIO = sys.stdout) -> PipelineResult:
     planned = demo.driver(plan, _Idle(demo.facts()), faults)
     size = message_size(planned)
     result = PipelineResult(options.label, machine(), round(size, 1), None, None)
+    result.ui = "off" if not options.ui else f"served, {options.ui_viewers} viewer(s)"
     say(f"bench pipeline {run_id}: {options.bookings} {demo.requests} backlog, message size {size:.0f} B, "
         f"{result.machine['cores']} cores ({result.machine['cpu']})")
 
@@ -284,6 +293,14 @@ def run(options: BenchOptions, out: TextIO = sys.stdout) -> PipelineResult:
     supervisor = Supervisor(log_dir, components, env={**demo.worker_env(faults),
                                                       "OPENGYM_TOPIC_PREFIX": os.environ["OPENGYM_TOPIC_PREFIX"]},
                             env_per_component=metrics_env(components, True, say, shape.system))
+    ui_url = None
+    if observer in supervisor.workers:
+        if options.ui:
+            ui_url, ui_vars = ui_env()
+        else:
+            ui_vars = {"OPENGYM_UI_PORT": "0"}
+        supervisor.workers[observer].env.update(ui_vars)
+    viewers = None
     try:
         say(f"pipeline: starting {len(components)} workers; logs in {log_dir}")
         supervisor.start()
@@ -305,6 +322,9 @@ def run(options: BenchOptions, out: TextIO = sys.stdout) -> PipelineResult:
         cpu_before = {c: _cpu_seconds(w.pid) for c, w in supervisor.workers.items()}
         kafka_pid = stack.our_pid(stack.Layout(get_settings().home), "kafka")
         broker_before = _cpu_seconds(kafka_pid) if kafka_pid else 0.0
+        if ui_url is not None and options.ui_viewers:
+            viewers = UIViewers(ui_url, options.ui_viewers, ids)
+            say(f"backlog: {options.ui_viewers} viewer(s) on {ui_url}, four pages each every {UI_REFRESH_S:.0f} s")
         say(f"backlog: writing {len(requests)} {demo.requests} as fast as the producer takes them ...")
         started_ms = time.time() * 1000
         for request in requests:
@@ -326,6 +346,8 @@ def run(options: BenchOptions, out: TextIO = sys.stdout) -> PipelineResult:
         result.bookings_per_s = round(len(requests) / result.backlog_seconds, 1)
         written = _events_written(shape, start_offsets)
         result.events_per_s = round(written / result.backlog_seconds, 1)
+        if viewers is not None:
+            result.ui_requests = viewers.stop()
         for c, w in supervisor.workers.items():
             result.usage[c] = asdict(ProcessUsage(round(_cpu_seconds(w.pid) - cpu_before[c], 2),
                                                   round(_peak_rss_mb(w.pid), 1)))
@@ -439,6 +461,9 @@ def render(r: PipelineResult) -> str:
     for component, usage in r.usage.items():
         row(f"{component}: CPU s during backlog / peak RSS MB", f"{usage['cpu_s']:.1f} / {usage['peak_rss_mb']:.0f}")
     row("broker: CPU s during backlog", f"{r.broker_cpu_s:.1f}")
+    if r.ui:
+        row("observer's transaction view", r.ui + (f" ({r.ui_requests['ok']} pages served, "
+                                                  f"{r.ui_requests['failed']} failed)" if r.ui_requests else ""))
     for who, ms in r.cpu_ms_per_booking.items():
         row(f"CPU ms per request: {who}", f"{ms:.2f}")
     for kind, per in r.record_ops.items():
@@ -450,6 +475,51 @@ def render(r: PipelineResult) -> str:
             f"{r.cpu_us_per_record_op / r.faust_passthrough['cpu_us_per_record_op']:.2f}")
     row("invariants", "OK" if not r.violations else f"{len(r.violations)} violations")
     return "\n".join(lines)
+
+
+UI_REFRESH_S = 3.0
+"""How often ``ui.js`` refreshes a live page (``data-refresh`` in streams/ui/pages.py)."""
+
+
+class UIViewers:
+    """Threads that each fetch the overview, the transaction list, one transaction and the dead letters
+    every ``UI_REFRESH_S``, until stopped; counts the answers."""
+
+    def __init__(self, base: str, viewers: int, ids: list[str]):
+        import threading
+
+        self.base, self.ids = base, ids
+        self.done = threading.Event()
+        self.answers: dict[str, int] = {"ok": 0, "failed": 0}
+        self._lock = threading.Lock()
+        self.threads = [threading.Thread(target=self._view, args=(i,), daemon=True) for i in range(viewers)]
+        for thread in self.threads:
+            thread.start()
+
+    def _view(self, index: int) -> None:
+        import urllib.request
+
+        n = index
+        while not self.done.is_set():
+            started = time.monotonic()
+            cid = self.ids[(n * 97) % len(self.ids)] if self.ids else "none"
+            n += 1
+            for path in ("/", "/transactions", f"/transactions/{cid}", "/dead-letters"):
+                try:
+                    with urllib.request.urlopen(self.base + path, timeout=10) as answer:
+                        answer.read()
+                    outcome = "ok"
+                except Exception:  # a page not up yet, or busy: counted, never fatal to the run
+                    outcome = "failed"
+                with self._lock:
+                    self.answers[outcome] += 1
+            self.done.wait(max(0.0, UI_REFRESH_S - (time.monotonic() - started)))
+
+    def stop(self) -> dict[str, int]:
+        self.done.set()
+        for thread in self.threads:
+            thread.join(15)
+        return dict(self.answers)
 
 
 def add_arguments(parser) -> None:
@@ -467,6 +537,9 @@ def add_arguments(parser) -> None:
     parser.add_argument("--passthrough-bookings", type=int, default=BenchOptions.passthrough_bookings)
     parser.add_argument("--broker-records", type=int, default=BenchOptions.broker_records)
     parser.add_argument("--no-observer", action="store_true", help="run the pipeline without the observer")
+    parser.add_argument("--no-ui", action="store_true", help="the observer without its transaction view")
+    parser.add_argument("--ui-viewers", type=int, default=0,
+                        help="people watching the view during the backlog (each: four pages refreshed every 3 s)")
     parser.add_argument("--results", type=Path, help="write the JSON results here (default bench-results/...)")
     parser.add_argument("--label", default="", help="a name for this run in the results file")
     parser.add_argument("--keep-topics", action="store_true",
@@ -480,6 +553,7 @@ def main(args) -> int:
         rate_seconds=args.rate_seconds, baselines=not args.no_baselines,
         broker_records=args.broker_records, passthrough_bookings=args.passthrough_bookings,
         observer=not args.no_observer, results=args.results, label=args.label,
-        keep_topics=args.keep_topics, faust_only=args.faust_baseline_only, faust_records=args.faust_records)
+        keep_topics=args.keep_topics, faust_only=args.faust_baseline_only, faust_records=args.faust_records,
+        ui=not args.no_ui, ui_viewers=args.ui_viewers)
     result = run(options)
     return 1 if result.violations else 0

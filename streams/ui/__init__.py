@@ -68,6 +68,8 @@ DEFAULT_PORT = 6108
 ANOMALY_WINDOW_MS = 3_600_000
 MAX_ANOMALIES = 50_000
 OVERVIEW_CACHE_S = 2.0
+GAUGES_FRESH_S = 10.0
+"""How old the observer's last gauge export may be for the overview to show it (exported every 5 s)."""
 PEER_CACHE_S = 2.0
 STATIC_DIR = Path(__file__).resolve().parent / "static"
 CONTENT_TYPES = {".css": "text/css", ".js": "application/javascript", ".map": "application/json"}
@@ -155,6 +157,12 @@ class UI:
         self._codec = None
         self.book = Book(lambda payload: self.codec.decode(payload))
         self._overview: tuple[float, dict] | None = None
+        self.gauges: Callable[[], tuple[float, dict, dict] | None] = lambda: None
+        """The observer's last gauge export ``(monotonic time, in flight, oldest open)``: the overview shows
+        it instead of walking every open transaction again (set by the observer's wiring)."""
+        self.rows: dict[str, tuple[dict, dict]] = {}
+        """correlation id -> (the state a list row was computed from, that row): a row is computed again
+        only when its state changed (states are replaced, never changed in place)."""
         self._static: dict[str, bytes] = {}
         self._producer = None
         self._health: dict[str, tuple[float, dict | None]] = {}
@@ -253,14 +261,21 @@ class UI:
         with self.lock:
             anomalies = list(self.anomalies.values())
         now = self.now()
-        data = model.overview(self.observer, [v for _, v in self.local_items()], now, anomalies).as_json()
+        gauges = self.gauges() if self._holds_every_partition() else None
+        fresh = gauges if gauges is not None and time.monotonic() - gauges[0] < GAUGES_FRESH_S else None
+        data = model.overview(self.observer, [v for _, v in self.local_items()], now, anomalies,
+                              in_flight_now=fresh[1:] if fresh else None).as_json()
         self._overview = (time.monotonic(), data)
         return data
 
     def transactions_local(self, filters) -> dict[str, Any]:
         from opengym_streams.ui import model
 
-        return model.transactions(self.observer, self.local_items(), self.now(), filters)
+        return model.transactions(self.observer, self.local_items(), self.now(), filters, self.rows)
+
+    def _holds_every_partition(self) -> bool:
+        mine = self.my_partitions()
+        return mine is None or mine == set(range(self.table.partitions))
 
     def transaction(self, cid: str) -> dict[str, Any] | None:
         from opengym_streams.ui import model

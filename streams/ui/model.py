@@ -117,18 +117,33 @@ def matches(r: dict[str, Any], f: Filters) -> bool:
     return True
 
 
-def transactions(observer: Observer, items: Iterable[tuple[str, dict]], now: int, f: Filters) -> dict[str, Any]:
-    """The rows that match, newest first, at most ``f.limit`` (and how many matched in all)."""
+def transactions(observer: Observer, items: Iterable[tuple[str, dict]], now: int, f: Filters,
+                 cache: dict[str, tuple[dict, dict]] | None = None) -> dict[str, Any]:
+    """The rows that match, newest first, at most ``f.limit`` (and how many matched in all). ``cache``:
+    rows computed before, by key, with the state they came from (reused while the key holds that state)."""
     roles = process_of_event(observer.catalog)
+    items = list(items)
     rows = []
     total = 0
     for key, state in items:
         if not state or FACTS not in state:
             continue
         total += 1
-        r = row(observer.catalog, roles, key, state, now)
+        kept = cache.get(key) if cache is not None else None
+        if kept is not None and kept[0] is state:
+            r = kept[1]
+        else:
+            r = row(observer.catalog, roles, key, state, now)
+            if cache is not None:
+                cache[key] = (state, r)
+        first = r["first_fact_at"]
+        r = {**r, "age_s": max(0, now - first) / 1000 if first is not None else None}  # the cached row stays
         if matches(r, f):
             rows.append(r)
+    if cache is not None and len(cache) > 2 * total + 100:  # keys the table no longer holds
+        held = {key for key, _ in items}
+        for key in [k for k in cache if k not in held]:
+            del cache[key]
     rows.sort(key=lambda r: (r["first_fact_at"] or 0), reverse=True)
     return {"now": now, "matched": len(rows), "held": total, "shown": min(len(rows), f.limit),
             "rows": rows[:f.limit]}
@@ -207,10 +222,11 @@ class Overview:
                 "anomalies_last_hour": self.anomalies_last_hour, "held": self.held, "by_status": self.by_status}
 
 
-def overview(observer: Observer, states: list[dict], now: int, anomalies: Iterable[Any]) -> Overview:
-    """In flight and oldest open age per process (as the gauges compute them), anomalies by kind whose
-    detection (observer time) falls in the last hour."""
-    counts, oldest = in_flight(observer, states, now)
+def overview(observer: Observer, states: list[dict], now: int, anomalies: Iterable[Any],
+             in_flight_now: tuple[dict, dict] | None = None) -> Overview:
+    """In flight and oldest open age per process (as the gauges compute them; ``in_flight_now``: the
+    gauges' last values), anomalies by kind whose detection (observer time) falls in the last hour."""
+    counts, oldest = in_flight_now if in_flight_now is not None else in_flight(observer, states, now)
     by_kind: dict[str, int] = {}
     for a in anomalies:
         if a.detected_at >= now - HOUR_MS:

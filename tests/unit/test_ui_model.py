@@ -123,3 +123,30 @@ def test_every_value_a_page_prints_is_escaped():
                                  model.Filters(q=cid), [])
     for page in (html, listing):
         assert "<img" not in page and "&lt;img src=x onerror=alert(1)&gt;" in page
+
+
+def test_a_list_row_is_computed_again_only_when_its_state_changed_and_its_age_follows_the_clock():
+    observer, states, now = held(("b-1", scenarios.ATTENDANCE_NEVER_COMPLETED), ("b-2", scenarios.CLEAN))
+    cache: dict = {}
+    first = model.transactions(observer, states.items(), now, model.Filters(), cache)["rows"]
+    calls = []
+    original = model.row
+    try:
+        model.row = lambda *args: calls.append(args[2]) or original(*args)
+        later = model.transactions(observer, states.items(), now + 60_000, model.Filters(), cache)["rows"]
+        assert calls == [], "no state changed: every row from the cache"
+        assert {r["correlation_id"]: r["age_s"] for r in later} == \
+            {r["correlation_id"]: r["age_s"] + 60 for r in first}
+        states["b-1"] = {**states["b-1"]}  # a new fact replaces the state
+        model.transactions(observer, states.items(), now, model.Filters(), cache)
+        assert calls == ["b-1"]
+    finally:
+        model.row = original
+
+
+def test_the_overview_shows_the_gauges_last_export_when_given_it():
+    observer, states, now = held(("b-open", scenarios.ATTENDANCE_NEVER_COMPLETED), now=T0 + 1000)
+    exported = ({"Member Books a Class": 7}, {("Member Books a Class", "BookingOrchestration"): 3.0})
+    ov = model.overview(observer, list(states.values()), now, [], in_flight_now=exported)
+    assert ov.in_flight == {"Member Books a Class": 7}, "the gauges' numbers, not a walk of every state"
+    assert ov.held == 1
