@@ -155,6 +155,7 @@ class PipelineResult:
     ui: str = ""
     """The observer's transaction view: off, served, or served to N viewers."""
     ui_requests: dict[str, int] = field(default_factory=dict)
+    ui_cost: dict[str, float] = field(default_factory=dict)
     """All workers' CPU over all record operations (the broker's apart), beside the bare Faust agent's."""
 
 
@@ -373,6 +374,10 @@ def run(options: BenchOptions, out: TextIO = sys.stdout) -> PipelineResult:
             f"{result.events_per_s:,.0f} events/s written; invariants: "
             f"{'OK' if not result.violations else f'{len(result.violations)} VIOLATIONS'}")
 
+        if ui_url is not None:
+            result.ui_cost = measure_ui_cost(supervisor.workers[observer].pid, ui_url, ids,
+                                             result.usage[observer]["cpu_s"] / result.backlog_seconds, say)
+
         # ---- fixed offered rates ------------------------------------------------------------
         for fraction in options.rate_fractions:
             rate = max(1.0, result.bookings_per_s * fraction)
@@ -464,6 +469,10 @@ def render(r: PipelineResult) -> str:
     if r.ui:
         row("observer's transaction view", r.ui + (f" ({r.ui_requests['ok']} pages served, "
                                                   f"{r.ui_requests['failed']} failed)" if r.ui_requests else ""))
+    if r.ui_cost:
+        row("transaction view: CPU ms per page served", f"{r.ui_cost['cpu_ms_per_page']:.1f}")
+        row("transaction view: one viewer / observer CPU in the backlog",
+            f"{100 * (r.ui_cost['share_of_backlog_cpu'] or 0):.1f}%")
     for who, ms in r.cpu_ms_per_booking.items():
         row(f"CPU ms per request: {who}", f"{ms:.2f}")
     for kind, per in r.record_ops.items():
@@ -520,6 +529,39 @@ class UIViewers:
         for thread in self.threads:
             thread.join(15)
         return dict(self.answers)
+
+
+UI_COST_S = 10.0
+
+
+def measure_ui_cost(pid: int, url: str, ids: list[str], busy_cpu_per_s: float, say,
+                    seconds: float = UI_COST_S) -> dict[str, float]:
+    """What one person watching the transaction view costs the observer, measured right after the
+    backlog (its table holds every transaction of it): the observer's CPU over ``seconds`` with nobody
+    looking, with one viewer (four pages every 3 s), and with nobody again; CPU ms per page, and the
+    viewer's extra CPU per second as a share of the observer's CPU per second while it drained the backlog."""
+    say(f"transaction view: the observer's CPU unwatched, watched by one viewer, unwatched ({seconds:.0f} s each) ...")
+    time.sleep(2.0)
+
+    def cpu_over(window: float) -> float:
+        start = _cpu_seconds(pid)
+        time.sleep(window)
+        return _cpu_seconds(pid) - start
+
+    idle_before = cpu_over(seconds)
+    viewer = UIViewers(url, 1, ids)
+    watched = cpu_over(seconds)
+    pages = viewer.stop()
+    idle_after = cpu_over(seconds)
+    idle = (idle_before + idle_after) / 2
+    extra = max(0.0, watched - idle)
+    served = max(1, pages["ok"])
+    cost = {"idle_cpu_s": round(idle, 3), "watched_cpu_s": round(watched, 3), "pages": pages["ok"],
+            "failed_pages": pages["failed"], "cpu_ms_per_page": round(extra * 1000 / served, 2),
+            "share_of_backlog_cpu": round(extra / seconds / busy_cpu_per_s, 4) if busy_cpu_per_s else None}
+    say(f"  unwatched {idle:.2f} s CPU per {seconds:.0f} s, watched {watched:.2f} s: {cost['cpu_ms_per_page']:.1f} ms "
+        f"per page; one viewer = {100 * (cost['share_of_backlog_cpu'] or 0):.1f}% of the observer's CPU draining the backlog")
+    return cost
 
 
 def add_arguments(parser) -> None:
