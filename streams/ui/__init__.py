@@ -249,8 +249,9 @@ class UI:
         """The states of the partitions this worker holds now (a memory table keeps the keys of partitions
         it gave away in a rebalance; those belong to another worker's list)."""
         mine = self.my_partitions()
-        return [(k, v) for k, v in list(self.table.items())
-                if v and (mine is None or self.partition_of(k) in mine)]
+        if mine is None or mine == set(range(self.table.partitions)):
+            return [(k, v) for k, v in list(self.table.items()) if v]
+        return [(k, v) for k, v in list(self.table.items()) if v and self.partition_of(k) in mine]
 
     def overview_local(self) -> dict[str, Any]:
         from opengym_streams.ui import model
@@ -290,9 +291,9 @@ class UI:
     # ---- other workers ----------------------------------------------------------------------------
 
     def partition_of(self, key: str) -> int:
-        from aiokafka.partitioner import murmur2
+        from opengym_streams.tables import partition_of
 
-        return (murmur2(key.encode()) & 0x7FFFFFFF) % self.table.partitions
+        return partition_of(key, self.table.partitions)  # murmur2, cached per key (a list asks for every key)
 
     def my_partitions(self) -> set[int] | None:
         """The partitions of ``route_topic`` (co-partitioned with the table) this worker's consumer holds

@@ -107,7 +107,7 @@ def matches(r: dict[str, Any], f: Filters) -> bool:
         return False
     if f.status == "anomalous" and not r["anomalies"]:
         return False
-    if f.min_age_s is not None and (r["age_s"] is None or r["age_s"] < f.min_age_s or r["closed"]):
+    if f.min_age_s is not None and (r.get("age_s") is None or r["age_s"] < f.min_age_s or r["closed"]):
         return False
     if f.q:
         needle = f.q.lower()
@@ -136,8 +136,8 @@ def transactions(observer: Observer, items: Iterable[tuple[str, dict]], now: int
             r = row(observer.catalog, roles, key, state, now)
             if cache is not None:
                 cache[key] = (state, r)
-        first = r["first_fact_at"]
-        r = {**r, "age_s": max(0, now - first) / 1000 if first is not None else None}  # the cached row stays
+        if f.min_age_s is not None:
+            r = _aged(r, now)
         if matches(r, f):
             rows.append(r)
     if cache is not None and len(cache) > 2 * total + 100:  # keys the table no longer holds
@@ -146,7 +146,13 @@ def transactions(observer: Observer, items: Iterable[tuple[str, dict]], now: int
             del cache[key]
     rows.sort(key=lambda r: (r["first_fact_at"] or 0), reverse=True)
     return {"now": now, "matched": len(rows), "held": total, "shown": min(len(rows), f.limit),
-            "rows": rows[:f.limit]}
+            "rows": [_aged(r, now) for r in rows[:f.limit]]}
+
+
+def _aged(r: dict[str, Any], now: int) -> dict[str, Any]:
+    """The row with its age at ``now`` (a copy: the cached row stays as computed)."""
+    first = r["first_fact_at"]
+    return {**r, "age_s": max(0, now - first) / 1000 if first is not None else None}
 
 
 def expectation_json(e, now: int, grace: int, reported: set[str] = frozenset()) -> dict[str, Any]:
