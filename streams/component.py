@@ -271,8 +271,12 @@ def _apply_one(agent: Agent, handler: Handler, record: dict | None, event: Event
     result = handler(state, event, now)
     if isinstance(result, Ignored) and result.waiting:
         if agent.dedupe and agent.table is not None and (may_wait() if callable(may_wait) else may_wait):
-            if any(data.get("event_id") == event.event_id for data, _ in parked):
-                return Applied("duplicate")
+            for data, known in parked:
+                if data.get("event_id") == event.event_id:
+                    if known is not None and content is not None and known != content:
+                        return Applied("conflict", reason=f"event_id {event.event_id} waits parked with other "
+                                                          f"content ({known} vs {content})")
+                    return Applied("duplicate")
             waiting = [*parked, [event.to_json_dict(), content]][-PARKED_LIMIT:]
             return Applied("parked", record={"state": state, "seen": seen, PARKED: waiting}, write=True,
                            reason=result.reason)

@@ -35,6 +35,8 @@ class Progress:
                  enabled: bool = True):
         self.next_offset: dict[tuple[str, int], int] = {}
         self.last_time: dict[tuple[str, int], int] = {}
+        self.start_end: dict[tuple[str, int], int] = {}
+        """The high watermark of each input partition when it was first looked at in this assignment."""
         self.consumer_view = consumer_view or (lambda: None)
         self.view_ttl_s = self.VIEW_TTL_S if view_ttl_s is None else view_ttl_s
         self.enabled = enabled
@@ -52,6 +54,25 @@ class Progress:
         self.next_offset[tp] = max(self.next_offset.get(tp, 0), message.offset + 1)
         if occurred_at is not None:
             self.last_time[tp] = max(self.last_time.get(tp, 0), occurred_at)
+
+    def replaying(self) -> bool:
+        """Still reading what was already in the log when this worker got its partitions: a replay after
+        a crash, a backlog. Only then can an event come before the state it needs (in a running system
+        its cause was handled here first); :func:`~opengym_streams.event.not_yet` parks only then."""
+        if not self.enabled:
+            return False
+        view = self._current_view()
+        if view is None:
+            return False
+        for tp in [tp for tp in self.start_end if tp not in view]:
+            del self.start_end[tp]  # given away: a backlog of its own when it comes back
+        for tp, (highwater, committed) in view.items():
+            if highwater is None:
+                return True  # nothing fetched yet
+            start = self.start_end.setdefault(tp, highwater)
+            if max(self.next_offset.get(tp, 0), committed or 0) < start:
+                return True
+        return False
 
     def judge_until(self, now: int) -> int:
         if not self.enabled:

@@ -403,7 +403,8 @@ class Processor:
         progress = self._progress.get(agent.name)
 
         def may_wait() -> bool:  # asked only when a handler says "not yet"
-            return progress is not None and progress.judge_until(event.occurred_at) < event.occurred_at
+            return (progress is not None and progress.replaying()
+                    and progress.judge_until(event.occurred_at) < event.occurred_at)
 
         applied = apply(agent, handler, await self._recovered(agent, table, key), event, now, content, may_wait)
         await self.settle(agent, table, key, event, applied, message)

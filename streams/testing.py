@@ -259,6 +259,9 @@ class Scenario:
             def judge_until(self, now: int) -> int:
                 return 0 if scenario.behind else now
 
+            def replaying(self) -> bool:
+                return scenario.behind
+
         self._processors = {}
         for component in self.components:
             processor = Recording(component, local_hops=self.local_hops)

@@ -259,9 +259,17 @@ class Supervisor:
         self.workers[component].kill()
 
     def restart(self, component: str, timeout: float = 120.0) -> None:
+        """Stop (gracefully) and start again, perhaps with changed settings. A static member sends no
+        LeaveGroup, and while it is still in the group the broker refuses a member whose protocols differ
+        from it (InconsistentGroupProtocolError, fatal to aiokafka; docs/notes/components.md): wait until
+        its session has expired and the group is empty."""
         worker = self.workers[component]
         if worker.alive():
             worker.stop()
+            if worker.env.get("OPENGYM_INSTANCE_ID"):
+                deadline = time.monotonic() + 30.0
+                while (group_members(worker.group) or []) and time.monotonic() < deadline:
+                    time.sleep(0.5)
         worker.start()
         self.wait_ready(timeout, (component,))
 

@@ -138,3 +138,32 @@ def test_a_decision_recovered_with_its_outbox_is_announced_again_before_anything
         assert [(p.type, p.event.event_id) for p in again] == [(p.type, p.event.event_id) for p in rejected]
         assert OUTBOX not in table["b5"]
         assert scenario.when_time_passes(1000) == []
+
+
+def test_a_parked_event_redelivered_with_other_content_is_a_conflict():
+    _, _, _, consumed, _ = replies(book())
+    forged = consumed.model_copy(update={"credits_remaining": 99})
+    with Scenario(reservation.build(), now=T0, behind=True) as replay:
+        replay.when(consumed)
+        replay.expect_nothing()
+        out = replay.when(forged)
+        assert [(p.type, p.event.error_kind) for p in out] == [("DeadLetter", "DUPLICATE_CONFLICT")]
+        assert replay.when(consumed) == [], "the same content again: a duplicate"
+
+
+def test_progress_says_replaying_only_until_the_backlog_at_assignment_is_read():
+    from types import SimpleNamespace
+
+    from opengym_streams.progress import Progress
+
+    view = {("t", 0): (10, None), ("t", 1): (0, None)}
+    progress = Progress(lambda: dict(view), view_ttl_s=0)
+    assert progress.replaying(), "ten records were there when it started"
+    for offset in range(10):
+        progress.handled(SimpleNamespace(topic="t", partition=0, offset=offset), T0 + offset)
+    view[("t", 0)] = (25, None)  # fifteen more arrived meanwhile: not part of the backlog it started with
+    assert not progress.replaying()
+    del view[("t", 0)]
+    assert not progress.replaying()
+    view[("t", 0)] = (40, None)  # given back after a rebalance: a backlog of its own again
+    assert progress.replaying()
