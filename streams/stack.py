@@ -395,6 +395,17 @@ def _port_open(port: int, host: str = HOST) -> bool:
         return sock.connect_ex((host, port)) == 0
 
 
+def _require_free(ports: Iterable[int], what: str, wait_s: float = 10.0) -> None:
+    """Every port free, or a clear error; waits up to ``wait_s`` (a JVM just killed still shows as a
+    zombie, holding its sockets, while its threads exit)."""
+    deadline = time.monotonic() + wait_s
+    while (busy := [port for port in ports if _port_open(port)]) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    if busy:
+        raise StackError(f"port {busy[0]} on {HOST} is taken by another process (not started by "
+                         f"`opengym stack up`); stop it or free the port before starting {what}")
+
+
 def _pid_alive(pid: int) -> bool:
     try:
         os.kill(pid, 0)
@@ -965,10 +976,7 @@ def up(settings: Settings | None = None, fresh: bool = False, timeout: float = 1
             require_tool("openssl", "to make the secured stack's throwaway certificates")
             fetch_keycloak(layout)
     for name in to_start:
-        busy = [port for port in specs[name].ports if _port_open(port)]
-        if busy:
-            raise StackError(f"port {busy[0]} on {HOST} is taken by another process (not started by "
-                             f"`opengym stack up`); stop it or free the port before starting {name}")
+        _require_free(specs[name].ports, name, wait_s=0)
     started: dict[str, int] = {}
     for name in to_start:
         started[name] = specs[name].start(layout)
@@ -1017,11 +1025,7 @@ def broker_up(profile: Profile = SPARE, settings: Settings | None = None, fresh:
         shutil.rmtree(layout.state / "kafka", ignore_errors=True)
     pid = our_pid(layout, "kafka")
     if pid is None:
-        deadline = time.monotonic() + 10  # a JVM just killed shows as a zombie while its threads still exit
-        while (busy := [port for port in service.ports if _port_open(port)]) and time.monotonic() < deadline:
-            time.sleep(0.1)
-        if busy:
-            raise StackError(f"port {busy[0]} on {HOST} is taken by another process; free it for the {profile.name} broker")
+        _require_free(service.ports, f"the {profile.name} broker")
         layout.state.mkdir(parents=True, exist_ok=True)
         pid = start_kafka(layout)
     _wait_ready(layout, service, pid, timeout)

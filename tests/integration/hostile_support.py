@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import importlib
 import socket
+import threading
 import urllib.request
 from collections import Counter
 from dataclasses import dataclass
@@ -97,3 +98,41 @@ def committed(component: str, partitions: set[tuple[str, int]], prefix: str) -> 
 
 def runtime_name(topic: Topic) -> str:
     return topic_name(topic)
+
+
+class FirstBatches:
+    """Polls workers' /metrics until each one watched ends a batch after the moment it is watched from
+    (``watch(component, at)``, wall clock): ``seconds()`` is that batch's end minus ``at``. What the chaos
+    and broker-restart tests report as recovery."""
+
+    def __init__(self, workers: Workers):
+        self.workers = workers
+        self.since: dict[str, float] = {}
+        self.first: dict[str, float] = {}
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+        self._thread.start()
+
+    def watch(self, component: str, at: float) -> None:
+        self.since[component] = at
+
+    def _run(self) -> None:
+        while not self._stop.is_set():
+            for component, at in list(self.since.items()):
+                if component in self.first:
+                    continue
+                try:
+                    found = self.workers.counter(component, "opengym_last_event_timestamp_seconds")
+                except OSError:
+                    continue  # not serving yet
+                if found and max(found.values()) > at:
+                    self.first[component] = max(found.values())
+            self._stop.wait(0.2)
+
+    def seconds(self) -> dict[str, float | None]:
+        return {c: (self.first[c] - at if c in self.first else None) for c, at in self.since.items()}
+
+    def close(self) -> None:
+        self._stop.set()
+        self._thread.join(5)
+

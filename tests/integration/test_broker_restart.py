@@ -24,7 +24,7 @@ from opengym_streams.system import load
 from tests.conftest import wait_for
 from tests.integration.e2e_support import (LOADED_MACHINE, MAX_IN_FLIGHT, TARGET_LATENCY_MS, settle, small_plan,
                                           start_run)
-from tests.integration.hostile_support import start_every_worker
+from tests.integration.hostile_support import FirstBatches, start_every_worker
 
 FAULTS = Faults(delay_share=0.0, payment_failure_rate=0.2, booking_timeout_ms=30_000, tick_interval=0.25)
 """No slow replies; a booking deadline longer than the outage, so a booking in flight across it still
@@ -58,35 +58,6 @@ def spare_prefix(spare_broker, monkeypatch):
     return prefix
 
 
-class BatchesAfter:
-    """Polls each worker's /metrics until it ends a batch after a given moment."""
-
-    def __init__(self, workers, components):
-        self.workers, self.components = workers, components
-        self.since: float | None = None
-        self.first: dict[str, float] = {}
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._run, daemon=True)
-        self._thread.start()
-
-    def _run(self) -> None:
-        while not self._stop.is_set():
-            for component in self.components:
-                if self.since is None or component in self.first:
-                    continue
-                try:
-                    found = self.workers.counter(component, "opengym_last_event_timestamp_seconds")
-                except OSError:
-                    continue
-                if found and max(found.values()) > self.since:
-                    self.first[component] = max(found.values()) - self.since
-            self._stop.wait(0.2)
-
-    def close(self) -> None:
-        self._stop.set()
-        self._thread.join(5)
-
-
 @pytest.mark.timeout(600)
 def test_a_broker_killed_under_load_loses_doubles_and_overbooks_nothing(spare_prefix, tmp_path):
     system = load()
@@ -94,7 +65,7 @@ def test_a_broker_killed_under_load_loses_doubles_and_overbooks_nothing(spare_pr
     env = {**FAULTS.env(), **LOADED_MACHINE, "OPENGYM_BOOTSTRAP": stack_mod.SPARE.bootstrap}
     workers = start_every_worker(tmp_path / "workers", spare_prefix, env)
     supervisor = workers.supervisor
-    after = BatchesAfter(workers, order)
+    after = FirstBatches(workers)
     run = start_run(small_plan(BOOKINGS, seed=31))
     outage: dict[str, float] = {}
 
@@ -103,7 +74,9 @@ def test_a_broker_killed_under_load_loses_doubles_and_overbooks_nothing(spare_pr
         stack_mod.broker_stop(stack_mod.SPARE, kill=True)
         outage["restart_s"] = stack_mod.broker_up(stack_mod.SPARE)
         outage["down_s"] = time.time() - outage["killed_at"]
-        after.since = time.time()
+        back = time.time()
+        for component in order:
+            after.watch(component, back)
 
     crasher = threading.Thread(target=crash_and_restart, daemon=True)
 
@@ -119,11 +92,11 @@ def test_a_broker_killed_under_load_loses_doubles_and_overbooks_nothing(spare_pr
         assert "down_s" in outage, "the broker did not come back"
         settle(run, 300)
         wait_for(lambda: len(after.first) == len(order), 90, "every worker to end a batch after the restart",
-                 seen=lambda: after.first)
+                 seen=after.seconds)
         print(f"\nbroker: killed, back after {outage['down_s']:.1f} s (its start {outage['restart_s']:.1f} s); "
               "worker's first batch after it, seconds:")
         for component in order:
-            seconds = after.first[component]
+            seconds = after.seconds()[component]
             print(f"  {component:17s} {seconds:5.1f}" + ("" if seconds <= RECOVERY_TARGET_S
                                                          else f"  (target {RECOVERY_TARGET_S:.0f} s)"))
         run.collector.drain()

@@ -16,7 +16,6 @@ The broker's turn is tests/integration/test_broker_restart.py (a spare broker of
 
 from __future__ import annotations
 
-import threading
 import time
 import uuid
 
@@ -30,7 +29,7 @@ from tests.conftest import wait_for
 from tests.integration.e2e_support import (MAX_IN_FLIGHT, TARGET_LATENCY_MS, delete_prefixed_topics, settle,
                                           small_plan, start_run)
 from tests.integration.e2e_support import LOADED_MACHINE
-from tests.integration.hostile_support import committed, start_every_worker
+from tests.integration.hostile_support import FirstBatches, committed, start_every_worker
 
 FAULTS = Faults(delay_share=0.0, payment_failure_rate=0.2, booking_timeout_ms=8000, tick_interval=0.25)
 """No slow replies (a timeout here should come from the crashes alone); some payments fail, so both
@@ -57,38 +56,6 @@ def chaos_prefix(stack):
     delete_prefixed_topics(prefix)
 
 
-class Recovery:
-    """Polls each restarted worker's /metrics until its first batch after the restart has ended."""
-
-    def __init__(self, workers):
-        self.workers = workers
-        self.restarted: dict[str, float] = {}
-        self.first_batch: dict[str, float] = {}
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._run, daemon=True)
-        self._thread.start()
-
-    def _run(self) -> None:
-        while not self._stop.is_set():
-            for component, at in list(self.restarted.items()):
-                if component in self.first_batch:
-                    continue
-                try:
-                    found = self.workers.counter(component, "opengym_last_event_timestamp_seconds")
-                except OSError:
-                    continue  # not serving yet
-                if found:
-                    self.first_batch[component] = max(found.values())
-            self._stop.wait(0.25)
-
-    def seconds(self) -> dict[str, float | None]:
-        return {c: (self.first_batch[c] - at if c in self.first_batch else None) for c, at in self.restarted.items()}
-
-    def close(self) -> None:
-        self._stop.set()
-        self._thread.join(5)
-
-
 @pytest.mark.timeout(600)
 def test_every_worker_killed_once_under_load_loses_doubles_and_overbooks_nothing(chaos_prefix, tmp_path):
     from opengym_streams.observer import Observer, ObserverConfig, ObserverState
@@ -98,7 +65,7 @@ def test_every_worker_killed_once_under_load_loses_doubles_and_overbooks_nothing
     workers = start_every_worker(tmp_path / "workers", chaos_prefix, {**FAULTS.env(), **LOADED_MACHINE})
     supervisor = workers.supervisor
     order = [spec.name for spec in system.components]
-    recovery = Recovery(workers)
+    recovery = FirstBatches(workers)
     run = start_run(small_plan(BOOKINGS, seed=29))
     killed: list[str] = []
 
@@ -108,7 +75,7 @@ def test_every_worker_killed_once_under_load_loses_doubles_and_overbooks_nothing
             component = order[len(killed)]
             supervisor.kill(component)
             supervisor.workers[component].start()
-            recovery.restarted[component] = time.time()
+            recovery.watch(component, time.time())
             killed.append(component)
 
     try:
@@ -118,7 +85,7 @@ def test_every_worker_killed_once_under_load_loses_doubles_and_overbooks_nothing
         kill_the_next_one()
         assert killed == order, f"not every worker was killed during the load: {killed}"
         settle(run, 180)
-        wait_for(lambda: len(recovery.first_batch) == len(order), 60, "every restarted worker to process a batch",
+        wait_for(lambda: len(recovery.first) == len(order), 60, "every restarted worker to process a batch",
                  seen=recovery.seconds)
         seconds = recovery.seconds()
         print("\nrecovery (restart -> end of the first batch after it), seconds:")

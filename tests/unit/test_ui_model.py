@@ -125,23 +125,19 @@ def test_every_value_a_page_prints_is_escaped():
         assert "<img" not in page and "&lt;img src=x onerror=alert(1)&gt;" in page
 
 
-def test_a_list_row_is_computed_again_only_when_its_state_changed_and_its_age_follows_the_clock():
+def test_a_list_row_is_computed_again_only_when_its_state_changed_and_its_age_follows_the_clock(monkeypatch):
     observer, states, now = held(("b-1", scenarios.ATTENDANCE_NEVER_COMPLETED), ("b-2", scenarios.CLEAN))
     cache: dict = {}
     first = model.transactions(observer, states.items(), now, model.Filters(), cache)["rows"]
     calls = []
     original = model.row
-    try:
-        model.row = lambda *args: calls.append(args[2]) or original(*args)
-        later = model.transactions(observer, states.items(), now + 60_000, model.Filters(), cache)["rows"]
-        assert calls == [], "no state changed: every row from the cache"
-        assert {r["correlation_id"]: r["age_s"] for r in later} == \
-            {r["correlation_id"]: r["age_s"] + 60 for r in first}
-        states["b-1"] = {**states["b-1"]}  # a new fact replaces the state
-        model.transactions(observer, states.items(), now, model.Filters(), cache)
-        assert calls == ["b-1"]
-    finally:
-        model.row = original
+    monkeypatch.setattr(model, "row", lambda *args: calls.append(args[2]) or original(*args))
+    later = model.transactions(observer, states.items(), now + 60_000, model.Filters(), cache)["rows"]
+    assert calls == [], "no state changed: every row from the cache"
+    assert {r["correlation_id"]: r["age_s"] for r in later} == {r["correlation_id"]: r["age_s"] + 60 for r in first}
+    states["b-1"] = {**states["b-1"]}  # a new fact replaces the state
+    model.transactions(observer, states.items(), now, model.Filters(), cache)
+    assert calls == ["b-1"]
 
 
 def test_the_overview_shows_the_gauges_last_export_when_given_it():
