@@ -19,7 +19,7 @@ from opengym_streams.catalog import Catalog
 from opengym_streams.component import CLOCK_TICKED, Agent, Component
 from opengym_streams.event import Event, Ignored, Result, conflict, duplicate, ignore, now_ms
 from opengym_streams.progress import Progress, faust_consumer_view  # noqa: F401 (re-exported)
-from opengym_streams.observer import COMPLETED, WAKE, Observer, ObserverConfig, in_flight
+from opengym_streams.observer import COMPLETED, WAKE, InFlight, Observer, ObserverConfig
 from opengym_streams.settings import Settings
 from opengym_streams.system import System
 from opengym_streams.topic import Topic, topic_name
@@ -67,10 +67,12 @@ class Observing:
         self.open: dict[str, dict] = {}
         """The states of the transactions still open, by correlation id: what the gauges read (kept by
         every fact and tick, so an export walks the open ones, not the whole history)."""
+        self.in_flight = InFlight(observer)
+        """The gauges' derivations of the open transactions, kept per state until a deadline."""
         self.reseed = True
+        """Set when the table changed under us (recovery, a rebalance): the next export rebuilds ``open``."""
         self.last_gauges: tuple[float, dict, dict] | None = None
         """``(monotonic time, in flight, oldest open)`` of the last gauge export (the UI's overview shows it)."""
-        """Set when the table changed under us (recovery, a rebalance): the next export rebuilds ``open``."""
 
     def _track(self, key: str, state: dict | None) -> None:
         if state is not None and state[COMPLETED] is None:
@@ -78,11 +80,11 @@ class Observing:
         else:
             self.open.pop(key, None)
 
-    def open_states(self, table) -> list[dict]:
+    def open_states(self, table) -> dict[str, dict]:
         if self.reseed:
             self.reseed = False
             self.open = {key: state for key, state in table.items() if state[COMPLETED] is None}
-        return list(self.open.values())
+        return dict(self.open)
 
     def now(self) -> int:
         return self.progress.judge_until(self.clock.now)
@@ -179,7 +181,7 @@ def update_gauges(component: Component, observing: Observing) -> None:
     """In flight per business transaction, oldest open age per process, state size (read-only on the table)."""
     table = component.runtime.tables["transactions"]
     metrics.OBSERVER_STATE.set(len(table.data) if hasattr(table, "data") else len(table))
-    counts, oldest = in_flight(observing.observer, observing.open_states(table), observing.clock.now or now_ms())
+    counts, oldest = observing.in_flight.measure(observing.open_states(table), observing.clock.now or now_ms())
     observing.last_gauges = (time.monotonic(), counts, oldest)
     for name, count in counts.items():
         metrics.IN_FLIGHT.labels(name).set(count)

@@ -486,29 +486,86 @@ class ObserverState:
         return found
 
 
+def open_processes(observer: Observer, state: dict, now: int) -> tuple[tuple[tuple[str, str, int], ...], int]:
+    """The processes of one transaction in flight at ``now``, as ``(business transaction, process, open
+    since)``, and the earliest time at which the clock alone can change that answer (an open expectation's
+    deadline plus the grace: past it the process is anomalous, no longer in flight); NEVER when no clock
+    can. Only a new state (a fact, a tick that changed it) changes it otherwise."""
+    found: list[tuple[str, str, int]] = []
+    until = NEVER
+    grace = observer.config.grace_ms
+    for view in observer.processes(state, now):
+        if view.status != "in flight":
+            continue
+        for e in view.expectations:
+            if e.met_at is None:
+                until = min(until, e.deadline + grace)
+        # A downstream process not started yet is open since its trigger.
+        since = view.started_at if view.started_at is not None else min(
+            (e.since for e in view.expectations), default=None)
+        if since is not None:
+            found.append((view.business_transaction, view.process, since))
+    return tuple(found), until
+
+
+def _gauges(observer: Observer) -> tuple[dict[str, int], dict[tuple[str, str], float]]:
+    return ({bt.name: 0 for bt in observer.catalog.transactions},
+            {pair: 0.0 for pair in observer.catalog.process_names()})
+
+
+def _count(counts: dict[str, int], oldest: dict[tuple[str, str], float],
+           found: tuple[tuple[str, str, int], ...], now: int) -> None:
+    for bt, process, since in found:
+        key = (bt, process)
+        oldest[key] = max(oldest[key], max(0, now - since) / 1000.0)
+    for name in {bt for bt, _, _ in found}:
+        counts[name] += 1
+
+
 def in_flight(observer: Observer, states: Iterable[dict], now: int) -> tuple[dict[str, int], dict[tuple[str, str], float]]:
     """Open transactions per business transaction, and the oldest open age (s) per process."""
-    counts: dict[str, int] = {bt.name: 0 for bt in observer.catalog.transactions}
-    oldest: dict[tuple[str, str], float] = {pair: 0.0 for pair in observer.catalog.process_names()}
+    counts, oldest = _gauges(observer)
     for state in states:
-        if state[COMPLETED] is not None:
-            continue
-        open_here: set[str] = set()
-        for view in observer.processes(state, now):
-            if view.status != "in flight":
-                continue
-            # A downstream process not started yet is open since its trigger.
-            since = view.started_at if view.started_at is not None else min(
-                (e.since for e in view.expectations), default=None)
-            if since is None:
-                continue
-            open_here.add(view.business_transaction)
-            key = (view.business_transaction, view.process)
-            oldest[key] = max(oldest[key], max(0, now - since) / 1000.0)
-        for name in open_here:
-            counts[name] += 1
+        if state[COMPLETED] is None:
+            _count(counts, oldest, open_processes(observer, state, now)[0], now)
     return counts, oldest
 
 
+class InFlight:
+    """:func:`in_flight` for a gauge exported every few seconds over thousands of open transactions: each
+    transaction's open processes are derived once per state and kept until its next deadline, so an
+    export walks the open states but derives only those that changed or whose deadline passed.
+
+    A state only grows (facts and reported anomalies are appended, never removed), so how many of each it
+    holds tells whether it changed since it was derived, whether the engine changed it in place or not."""
+
+    def __init__(self, observer: Observer):
+        self.observer = observer
+        self._views: dict[str, tuple[tuple[int, int], int, tuple[tuple[str, str, int], ...]]] = {}
+        self.derived = 0
+        """How many states the last measurement derived (the others came from the cache)."""
+
+    def measure(self, states: dict[str, dict], now: int) -> tuple[dict[str, int], dict[tuple[str, str], float]]:
+        """The gauges over ``states`` (open transactions by correlation id) at ``now``."""
+        counts, oldest = _gauges(self.observer)
+        kept: dict[str, tuple[tuple[int, int], int, tuple[tuple[str, str, int], ...]]] = {}
+        views = self._views
+        derived = 0
+        for key, state in states.items():
+            if state[COMPLETED] is not None:
+                continue
+            view = views.get(key)
+            version = (sum(map(len, state[FACTS].values())), len(state[REPORTED]))
+            if view is None or view[0] != version or now >= view[1]:
+                found, until = open_processes(self.observer, state, now)
+                view = (version, until, found)
+                derived += 1
+            kept[key] = view
+            _count(counts, oldest, view[2], now)
+        self._views = kept
+        self.derived = derived
+        return counts, oldest
+
+
 __all__ = ["Observer", "ObserverConfig", "ObserverState", "Outcome", "Expectation", "ProcessView",
-           "anomaly_id", "business_ids", "fact_source", "in_flight"]
+           "anomaly_id", "business_ids", "fact_source", "in_flight", "InFlight", "open_processes"]

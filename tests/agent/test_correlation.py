@@ -222,4 +222,4 @@ def test_gauges_read_only_the_open_transactions_and_rebuild_that_set_when_the_ta
     # A recovery or rebalance may bring states no fact here touched: the next export reads the table again.
     observing.open.clear()
     observing.reseed = True
-    assert [s for s in observing.open_states(table)] == [observer.state("transactions", still_open)]
+    assert list(observing.open_states(table).values()) == [observer.state("transactions", still_open)]

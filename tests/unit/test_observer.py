@@ -11,7 +11,7 @@ import pytest
 from opengym.agents.system import processes as build
 from opengym.demo import scenarios
 from opengym.models import ClassScheduled, InstrumentConsumed, NotificationSent
-from opengym_streams.observer import Observer, ObserverConfig, ObserverState, in_flight
+from opengym_streams.observer import InFlight, Observer, ObserverConfig, ObserverState, in_flight
 
 T0 = 1_700_000_000_000
 CONFIG = ObserverConfig(grace_ms=1000, orphan_grace_ms=5000, retention_ms=60_000, idle_ms=3_600_000)
@@ -223,3 +223,43 @@ def test_a_downstream_process_not_started_yet_counts_as_open_since_its_trigger()
     counts, oldest = in_flight(state.observer, state.states.values(), confirmed.occurred_at + 10_000)
     assert counts["Member Books a Class"] == 1
     assert oldest[("Member Books a Class", "NotificationProcess")] == pytest.approx(10.0)
+
+
+@pytest.mark.parametrize("scenario", scenarios.SCENARIOS)
+def test_the_gauges_kept_per_state_until_a_deadline_agree_with_deriving_every_state_every_time(scenario):
+    """InFlight derives a transaction again only when it changed or a deadline passed: at every step of
+    every scenario (facts arriving, the clock moving past each deadline) it says what in_flight says."""
+    state = observer()
+    kept = InFlight(state.observer)
+    events = scenarios.booking("b-1", T0, scenario) + scenarios.booking("b-2", T0 + 700, scenarios.CLEAN)
+    events.sort(key=lambda e: e.occurred_at)
+    now = T0
+    derived = []
+    for event in events:
+        state.event(event)
+        for now in (event.occurred_at, event.occurred_at + 400, event.occurred_at + 3_000):
+            assert kept.measure(dict(state.states), now) == in_flight(state.observer, state.states.values(), now)
+            derived.append(kept.derived)
+    for now in range(now, now + 600_000, 7_000):
+        state.tick(now)
+        assert kept.measure(dict(state.states), now) == in_flight(state.observer, state.states.values(), now)
+        derived.append(kept.derived)
+    assert 0 in derived, "a measurement with nothing changed derives nothing"
+
+
+def test_the_kept_gauges_derive_a_transaction_again_only_when_it_changed_or_its_deadline_passed():
+    state = observer()
+    kept = InFlight(state.observer)
+    first = scenarios.booking("b-1", T0, scenarios.CLEAN)
+    state.event(first[0])
+    state.event(first[1])  # a request: its reply is due at a deadline
+    kept.measure(dict(state.states), T0 + 100)
+    assert kept.derived == 1
+    kept.measure(dict(state.states), T0 + 200)
+    assert kept.derived == 0, "nothing changed, no deadline passed"
+    counts, oldest = kept.measure(dict(state.states), FAR)
+    assert kept.derived == 1, "the reply's deadline passed"
+    assert oldest[("Member Books a Class", "InstrumentConsumeProcess")] == 0.0, "overdue: anomalous, not in flight"
+    state.event(first[2])
+    kept.measure(dict(state.states), FAR + 1)
+    assert kept.derived == 1, "a new fact"
