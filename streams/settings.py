@@ -164,6 +164,9 @@ class Settings:
     producer_linger_ms: int = knob("OPENGYM_PRODUCER_LINGER_MS", 5, "producer linger (docs/performance.md)")
     fetch_max_wait_ms: int = knob("OPENGYM_FETCH_MAX_WAIT_MS", 50,
                                   "longest a fetch waits at the broker (Faust hard-codes 1500)")
+    fetch_idle_wait_ms: int = knob("OPENGYM_FETCH_IDLE_WAIT_MS", 500,
+                                   "longest a fetch waits at the broker when it asks for every partition the "
+                                   "worker holds there (any record ends it at once); 0: always the one above")
     drain_node: bool = knob("OPENGYM_DRAIN_NODE", True,
                             "one produce request per broker takes all its waiting batches (0: aiokafka's own)")
     redeliver_after_s: float = knob("OPENGYM_REDELIVER_AFTER_S", 5.0,

@@ -8,6 +8,11 @@ hop of a pipeline then waits a few hundred milliseconds (we measured 200 to 600 
 request-to-terminal p50 at 50 bookings/s). ``OPENGYM_FETCH_MAX_WAIT_MS`` (default 50) bounds that wait.
 The cost is more fetch requests on an idle system: one per worker every 50 ms (20 ms cost more CPU
 in idle workers and the broker than it saved in latency; docs/performance.md has the runs).
+The short wait matters only for a request that leaves partitions out (their records still buffered, or
+paused): one that asks for every partition the worker holds on that broker returns as soon as any record
+arrives for any of them, so its wait costs no latency. Such a request waits up to
+``OPENGYM_FETCH_IDLE_WAIT_MS`` (500, Kafka's default) instead (:func:`wait_long_when_nothing_is_left_out`):
+an idle worker sends two fetches a second, not twenty.
 
 **No commit passes a message that never reached its agent** (:mod:`opengym_streams.commit_guard`).
 Faust dropped the first message of a partition when a worker's recovery ended while messages were
@@ -144,6 +149,12 @@ def apply(settings=None) -> None:
 
         MessageAccumulator.drain_by_nodes = drain_whole_node(MessageAccumulator.drain_by_nodes)
 
+    if settings.fetch_idle_wait_ms:
+        from aiokafka.consumer.fetcher import Fetcher
+
+        Fetcher._get_actions_per_node = wait_long_when_nothing_is_left_out(
+            Fetcher._get_actions_per_node, settings.fetch_idle_wait_ms)
+
     from aiokafka.client import AIOKafkaClient
 
     AIOKafkaClient._wait_on_metadata = track_sent_topics(AIOKafkaClient._wait_on_metadata)
@@ -205,6 +216,28 @@ def track_sent_topics(wait_on_metadata):
         return await wait_on_metadata(self, topic)
 
     return _wait_on_metadata
+
+
+def wait_long_when_nothing_is_left_out(get_actions_per_node, idle_wait_ms: int):
+    """Wrap aiokafka's ``Fetcher._get_actions_per_node``: a fetch request that asks for every partition
+    this consumer holds on its broker may wait ``idle_wait_ms`` there; one that leaves any out keeps the
+    short wait, so the left-out partitions join the next request soon."""
+
+    @functools.wraps(get_actions_per_node)
+    def get_actions(self, assignment):
+        actions = get_actions_per_node(self, assignment)
+        fetch_requests = actions[0]
+        if fetch_requests:
+            held: dict[int, int] = {}
+            for tp in assignment.tps:
+                node = self._select_read_replica(tp)
+                held[node] = held.get(node, 0) + 1
+            for node_id, request in fetch_requests:
+                if sum(len(partitions) for _, partitions in request.topics) == held.get(node_id):
+                    request._max_wait_ms = max(request._max_wait_ms, idle_wait_ms)
+        return actions
+
+    return get_actions
 
 
 def drain_whole_node(drain):

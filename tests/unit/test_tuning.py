@@ -407,3 +407,30 @@ def test_resuming_flow_that_already_runs_keeps_the_messages_in_the_streams_queue
         return kept, queue.qsize()
 
     assert asyncio.run(scenario()) == (1, 0)
+
+
+def fetch_actions(asked: dict[int, list[tuple[str, int]]]):
+    """What aiokafka's ``_get_actions_per_node`` returns: one FetchRequest per node for ``asked``."""
+    from aiokafka.protocol.fetch import FetchRequest
+
+    requests = []
+    for node, tps in asked.items():
+        by_topic: dict[str, list] = defaultdict(list)
+        for topic, partition in tps:
+            by_topic[topic].append((partition, 0, 1 << 20))
+        requests.append((node, FetchRequest(50, 1, 1 << 20, 0, list(by_topic.items()))))
+    return requests, {}, 0.2, False, []
+
+
+def test_a_fetch_asking_for_every_partition_held_on_its_broker_waits_long_and_one_leaving_any_out_stays_short():
+    from aiokafka.structs import TopicPartition
+
+    held = [TopicPartition("a", 0), TopicPartition("a", 1), TopicPartition("b", 0), TopicPartition("b", 1)]
+    leaders = {TopicPartition("a", 0): 1, TopicPartition("a", 1): 1, TopicPartition("b", 0): 2,
+               TopicPartition("b", 1): 2}
+    asked = {1: [("a", 0), ("a", 1)], 2: [("b", 0)]}  # b-1 has records still buffered: left out
+    fetcher = SimpleNamespace(_select_read_replica=leaders.get)
+    get_actions = tuning.wait_long_when_nothing_is_left_out(lambda self, assignment: fetch_actions(asked), 500)
+    requests = dict(get_actions(fetcher, SimpleNamespace(tps=held))[0])
+    assert requests[1]._max_wait_ms == 500, "nothing left out: any record ends the wait"
+    assert requests[2]._max_wait_ms == 50, "b-1 joins the next request: that must come soon"
