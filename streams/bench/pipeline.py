@@ -148,6 +148,8 @@ class PipelineResult:
     ratio_to_broker: float | None = None
     faust_passthrough: dict | None = None
     record_ops: dict[str, float] = field(default_factory=dict)
+    changelog_per_table: dict[str, float] = field(default_factory=dict)
+    """Changelog records written per request, by table (``<app id>-<table>``, without the run's prefix)."""
     """Record operations per request during the backlog, by kind (reads by every consumer group)."""
     cpu_ms_per_booking: dict[str, float] = field(default_factory=dict)
     """CPU ms per request, per worker, all workers and the broker."""
@@ -257,6 +259,17 @@ def record_ops(shape: Shape, requests: int, ends_before, ends_after, reads_befor
     return per
 
 
+def changelog_per_table(prefix: str, requests: int, ends_before, ends_after) -> dict[str, float]:
+    """Changelog records written per request by table, most first (which state costs the records)."""
+    written: dict[str, int] = {}
+    for key, end in ends_after.items():
+        if key[0].endswith("-changelog"):
+            table = key[0].removeprefix(prefix).removesuffix("-changelog")
+            written[table] = written.get(table, 0) + end - ends_before.get(key, 0)
+    return {table: round(count / requests, 2)
+            for table, count in sorted(written.items(), key=lambda kv: -kv[1]) if count}
+
+
 class _Idle:
     """A collector that reads nothing: a driver for the plan before the workers run (to size its requests)."""
 
@@ -354,9 +367,11 @@ def run(options: BenchOptions, out: TextIO = sys.stdout) -> PipelineResult:
                                                   round(_peak_rss_mb(w.pid), 1)))
         result.broker_cpu_s = round((_cpu_seconds(kafka_pid) if kafka_pid else 0.0) - broker_before, 2)
         n = len(requests)
-        result.record_ops = record_ops(shape, n, ends_before, baselines.topic_ends(prefix),
+        ends_after = baselines.topic_ends(prefix)
+        result.record_ops = record_ops(shape, n, ends_before, ends_after,
                                        reads_before, baselines.group_offsets(groups),
                                        _ticks_written(shape, supervisor) - ticks_before)
+        result.changelog_per_table = changelog_per_table(prefix, n, ends_before, ends_after)
         result.cpu_ms_per_booking = {c: round(u["cpu_s"] * 1000 / n, 3) for c, u in result.usage.items()}
         workers_cpu = sum(u["cpu_s"] for u in result.usage.values())
         result.cpu_ms_per_booking["all workers"] = round(workers_cpu * 1000 / n, 3)
@@ -477,6 +492,8 @@ def render(r: PipelineResult) -> str:
         row(f"CPU ms per request: {who}", f"{ms:.2f}")
     for kind, per in r.record_ops.items():
         row(f"record ops per request: {kind}", f"{per:.2f}")
+    for table, per in r.changelog_per_table.items():
+        row(f"  changelog records per request: {table}", f"{per:.2f}")
     if r.cpu_us_per_record_op is not None:
         row("CPU us per record op, all workers", f"{r.cpu_us_per_record_op:,.0f}")
     if r.cpu_us_per_record_op is not None and r.faust_passthrough:
