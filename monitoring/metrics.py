@@ -39,6 +39,10 @@ LOCAL_HOPS = Counter("opengym_local_hops_total",
 CHANGELOG_RECORDS = Counter("opengym_changelog_records_total",
                             "State changes written to table changelogs (one per changed key per commit).",
                             ["component"])
+STATES_MADE_DURABLE = Counter("opengym_states_made_durable_total",
+                              "States a responder changed, written to their changelog before the outputs "
+                              "emitted after them were sent (in-process hops: replay-safe answers).",
+                              ["component", "table"])
 DECISIONS_PERSISTED = Counter("opengym_tick_decisions_persisted_total",
                               "States a clock tick decided (a timeout), written to their changelog before "
                               "their events were sent (replay-safe decisions on an absence).",

@@ -13,13 +13,16 @@
   store, publish, count) or count as ignored. Anything that fails on the way is a dead letter on the
   component's dead-letter topic, bounded in size, and the stream goes on. Registry trouble (timeouts,
   5xx) is retried with backoff off the event loop, never dead-lettered.
-- With ``OPENGYM_LOCAL_HOPS=1`` (off by default), an event a handler emits onto a topic another agent
-  of the same component reads (a repartitioning hop: a seat hold keyed by class, a request keyed by
-  member) is handed to that agent in process when this worker holds the target partition. Off, because
-  it gives up replay determinism: through Kafka, the repartition topic fixes the order in which one
-  class's holds (or one member's requests) are decided, and a replay after a crash decides them again
-  in that order; in process, the order is the interleaving of the source partitions, which a replay
-  does not reproduce (docs/notes/components.md).
+- In-process hops (``OPENGYM_LOCAL_HOPS``, on by default): an event a handler emits onto a topic another
+  agent of the same component reads (a repartitioning hop: a seat hold keyed by class, a request keyed
+  by member, and the answer back) is handed to that agent in process when this worker holds the target
+  partition; otherwise it goes through Kafka. Through Kafka the repartition topic fixes the order in
+  which one class's holds (or one member's requests) are decided, and a replay after a crash decides
+  them again in that order; in process the order is the interleaving of the source partitions, which
+  a replay does not reproduce. So a responder's changed state (an agent with ``reanswer``) is made
+  durable before any output emitted after it leaves (:meth:`Processor.release_held`, once per batch):
+  a replay finds every announced decision recorded and answers it again as it was
+  (docs/notes/components.md).
 - What makes it at-least-once: outputs go straight to the producer, each changed key's state is held
   in memory (write-behind tables), and a commit happens only at a batch boundary of every agent
   (:class:`CommitGate`): first every output sent since the last commit is confirmed by the broker, then
@@ -228,6 +231,13 @@ class Processor:
                 self._by_runtime_name[self.name_of(topic)] = topic
                 if (self.settings.local_hops if local_hops is None else local_hops):
                     self._readers.setdefault(topic.name, []).append(agent)
+        self._answers_wait_for_state = bool(self._readers)
+        """With in-process hops, a responder's changed state is durable before anything leaves after it."""
+        self._undurable: dict[str, set[str]] = {}
+        """Table -> keys a responder changed since they were last made durable."""
+        self._held: list[tuple[Event, Any, int | None]] = []
+        """Outputs waiting for those states, in the order they were emitted."""
+        self._releasing = False
 
     async def _no_sink(self, name: str, key: bytes, value: Any, partition: int | None) -> None:
         raise RuntimeError(f"{self.name}: no sink to publish to")
@@ -378,8 +388,10 @@ class Processor:
             table[key] = applied.record
         self.count(metrics.DECISIONS_PERSISTED, self.name, agent.name).inc(len(prepared))
 
-    async def persist_now(self, table, keys: list[str]) -> None:
-        """Make the current records of ``keys`` durable before going on (the pure tier's dict tables are)."""
+    async def persist_now(self, table, keys: list[str], settled: bool = False) -> None:
+        """Make the current records of ``keys`` durable before going on (the pure tier's dict tables are).
+        ``settled``: what is written is the state to keep, so the commit need not send it again unless
+        it changes first."""
 
     async def _recovered(self, agent: Agent, table, key: str) -> dict | None:
         """The key's record, after announcing what it decided before a crash and may never have sent."""
@@ -439,6 +451,8 @@ class Processor:
                     del table[key]
             else:
                 table[key] = applied.record
+            if agent.reanswer and self._answers_wait_for_state:
+                self._undurable.setdefault(agent.table, set()).add(key)
         await self._announce(agent, outputs)
 
     async def _announce(self, agent: Agent, outputs: list, count: bool = True) -> None:
@@ -501,8 +515,39 @@ class Processor:
                 for agent in readers:
                     self._hops.append((agent, self.tables.get(agent.table) if agent.table else None, message, event))
                 return
+        if self._undurable or self._held or self._releasing:
+            self._held.append((event, prepared, partition))
+            return
         await self.sink(name, key, value, partition)
         self.count(metrics.EVENTS_OUT, self.name, event.type_name).inc()
+
+    async def release_held(self) -> None:
+        """At the end of a batch: make every state a responder changed durable, then send the outputs
+        held for it, in order.
+
+        With in-process hops, one responder's state (a class's seats, a member's credits) is changed by
+        requests from several input partitions, in whatever interleaving the batches had; a replay after
+        a crash interleaves them differently and could decide otherwise than answers already out. Its
+        state is therefore on its changelog, confirmed, before any output emitted after the change
+        leaves (one round trip per batch); a replay then finds every announced decision recorded and
+        answers it again as it was (``reanswer``). Through Kafka the request topic fixes that order, and
+        nothing is held."""
+        if self._releasing:
+            return  # another agent's batch end is releasing: it goes on until nothing is held
+        self._releasing = True
+        try:
+            while self._undurable or self._held:
+                undurable, self._undurable = self._undurable, {}
+                count = len(self._held)
+                for name, keys in undurable.items():
+                    await self.persist_now(self.tables[name], sorted(keys), settled=True)
+                    self.count(metrics.STATES_MADE_DURABLE, self.name, name).inc(len(keys))
+                ready, self._held = self._held[:count], self._held[count:]
+                for event, (topic, name, key, value), partition in ready:
+                    await self.sink(name, key, value, partition)
+                    self.count(metrics.EVENTS_OUT, self.name, event.type_name).inc()
+        finally:
+            self._releasing = False
 
     def local_value(self, event: Event, value: Any) -> bytes:
         """The bytes an in-process hop carries (for dedupe's fingerprint and a dead letter's payload)."""
@@ -628,6 +673,7 @@ class Runtime(Processor):
                 async with self.gate.batch():
                     for record in events:
                         await self.handle(agent, table, record.message)
+                    await self.release_held()
                 self.count(metrics.LAST_EVENT_TIMESTAMP, self.name).set(time.time())
                 # Yielding marks the batch processed, which agent.test_context().put() waits for.
                 yield len(events)
@@ -711,9 +757,10 @@ class Runtime(Processor):
             await self._confirm(pending, "output")
             await self._confirm(await self._send_table_changes(), "changelog record")
 
-    async def persist_now(self, table, keys: list[str]) -> None:
+    async def persist_now(self, table, keys: list[str], settled: bool = False) -> None:
         """Every output sent so far confirmed, then the records of ``keys`` on their changelog, confirmed
-        (Faust's recovery reads them back; the keys stay dirty, so their later state follows at the commit)."""
+        (Faust's recovery reads them back). The keys stay dirty, so their later state follows at the
+        commit, unless ``settled``: then a key is sent again only if it changes after this."""
         if self.sink != self._send_to_kafka:
             return  # agent tests: nothing runs against a broker
         await self._confirm(list(self.pending), "output")
@@ -721,6 +768,8 @@ class Runtime(Processor):
         futures = []
         for key in keys:
             key_bytes, data = table.encode_change(key, table.get(key))
+            if settled:
+                table.written(key)  # a change from here on marks it dirty again
             future = await self._produce(name, key_bytes, data, table.partition_for_key(key))
             future.add_done_callback(table.on_changelog_delivered)
             futures.append(future)

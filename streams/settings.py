@@ -189,9 +189,10 @@ class Settings:
     deadline_grace_ms: int = knob("OPENGYM_DEADLINE_GRACE_MS", 1000,
                                   "how long past a deadline a tick waits before it times a step out (a reply "
                                   "dated in time may still be in flight; a replay after a crash then decides alike)")
-    local_hops: bool = knob("OPENGYM_LOCAL_HOPS", False,
+    local_hops: bool = knob("OPENGYM_LOCAL_HOPS", True,
                             "hand a repartitioning hop to this worker's own agent when it holds the target "
-                            "partition (fewer records; unsafe across a crash: see docs/notes/components.md)")
+                            "partition (no record; a responder's state is then durable before its answers "
+                            "leave: docs/notes/components.md); 0: every hop through Kafka")
     metrics_port: int | None = knob("OPENGYM_METRICS_PORT", None,
                                     "a worker's /metrics port (empty: its component's port in the registry; 0: off)")
     metrics_addr: str = knob("OPENGYM_METRICS_ADDR", "127.0.0.1", "address /metrics binds to")

@@ -133,6 +133,10 @@ class StateTable(faust.Table):
         data = self.data
         return [(self.partition_for_key(key), key, data.get(key)) for key in dirty]
 
+    def written(self, key: Any) -> None:
+        """The key's current value was sent to the changelog apart from a commit: not dirty any more."""
+        self._dirty.discard(key)
+
     def encode_change(self, key: Any, value: Any) -> tuple[bytes, bytes | None]:
         """A change as the changelog record Faust's recovery reads back: key and value serialized the
         way Faust's own ``send_changelog`` does (the table's key and value serializers: JSON for both,

@@ -290,7 +290,9 @@ class Scenario:
         message = SimpleNamespace(topic=topic_name(topic), partition=partition, offset=self._offset, key=key,
                                   value=value, timestamp=timestamp_ms / 1000.0)
         table = self._tables.get(agent.table) if agent.table is not None else None
-        await self._processors[component.name].process(agent, table, message, event)
+        processor = self._processors[component.name]
+        await processor.process(agent, table, message, event)
+        await processor.release_held()  # each event is a batch of its own here
 
     # ---- the agent tier: the real Faust agents under test_context() --------------------------------
 

@@ -194,11 +194,13 @@ def test_reservation_killed_with_sigkill_resumes_from_its_changelog(workers, uni
 
 def test_two_reservation_workers_share_the_partitions_and_never_overbook_a_class(workers, unique, codec, produce,
                                                                                 topic_prefix):
+    """The class's seats live with one worker: its own bookings' holds are handed over in process, the
+    other worker's go through the seats topic. Both paths together still hold five seats, no more."""
     workers.start("reservation", instance="second")
     group = f"{topic_prefix}opengym-reservation"
     wait_for(lambda: _members_with_partitions(group) == 2, 60, f"two members of {group} with partitions",
              seen=lambda: _members_with_partitions(group))
-    facts = Facts(codec, topics.RESERVATION_EVENTS, topics.ENTITLEMENT_EVENTS)
+    facts = Facts(codec, topics.RESERVATION_EVENTS, topics.ENTITLEMENT_EVENTS, topics.RESERVATION_SEATS)
     try:
         class_id, member = seed(produce, facts, unique, workers, capacity=5)
         others = [unique("member") for _ in range(7)]
@@ -206,7 +208,7 @@ def test_two_reservation_workers_share_the_partitions_and_never_overbook_a_class
             produce(InstrumentGrantRequested.new(correlation_id=other, instrument_id=unique("pack"), member_id=other,
                                                  home_gym_id="gym-b", kind="CLASS_PACK", credits=1))
         wait_for(lambda: len(facts.of("InstrumentGranted")) == 8, 30, "eight grants")
-        bookings = [unique("booking") for _ in range(12)]
+        bookings = _covering_every_partition(unique, 12, topics.RESERVATION_COMMANDS.partitions)
         for booking_id, who in zip(bookings, [member] * 5 + others):
             book(produce, booking_id, who, class_id)
 
@@ -220,8 +222,27 @@ def test_two_reservation_workers_share_the_partitions_and_never_overbook_a_class
                           for e in terminals())
         assert outcomes == ["ReservationConfirmed"] * 5 + ["ReservationRejected:CLASS_FULL"] * 7
         assert len({e.booking_id for e in terminals()}) == 12, "exactly one terminal event per booking"
+        through_kafka = {e.booking_id for e in facts.of("SeatHoldRequested") if e.booking_id in bookings}
+        assert 0 < len(through_kafka) < 12, (
+            f"{len(through_kafka)} of 12 holds went through the seats topic: the bookings on the partitions of "
+            "the worker holding the class's seats are handed over in process, the others' are not")
     finally:
         facts.close()
+
+
+def _covering_every_partition(unique, count: int, partitions: int) -> list[str]:
+    """``count`` booking ids with at least one on every partition (so on both workers' partitions)."""
+    chosen: list[str] = []
+    missing = set(range(partitions))
+    while missing or len(chosen) < count:
+        candidate = unique("booking")
+        partition = partition_of(candidate, partitions)
+        if partition in missing or (not missing and len(chosen) < count):
+            chosen.append(candidate)
+            missing.discard(partition)
+        if len(chosen) > count:
+            raise AssertionError("more partitions than bookings")
+    return chosen
 
 
 def _members_with_partitions(group: str) -> int:

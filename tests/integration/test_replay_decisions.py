@@ -4,6 +4,7 @@ decided otherwise"), on one real Reservation worker, with this test standing in 
 The worker does not commit during its first run (a commit interval of an hour), so the SIGKILL makes it
 read everything again: the request, the seat keeper's answer, Entitlement's reply and the clock's ticks,
 each topic at its own pace. The second run commits every half second, so its progress can be waited on.
+Its seat holds are handed to the seat keeper in process (the default), as one worker holds every partition.
 
 - A timeout decided on a tick, then the reply dated in time arriving late: the replay, reading that reply
   before the ticks, would confirm what the first run rejected (two terminal events). A tick's decision is
@@ -11,6 +12,8 @@ each topic at its own pace. The second run commits every half second, so its pro
 - A booking confirmed, then the replay reading Entitlement's reply before the booking's request: the reply
   was ignored ("no booking here"), the request asked again and, its deadline long past, timed out (two
   terminal events). A reply read before its booking waits for it (``not_yet``).
+- Seat holds decided in process in one order, replayed in another: the seat went to the other booking.
+  The seat keeper's state is made durable before any answer built on it leaves.
 """
 
 from __future__ import annotations
@@ -106,7 +109,7 @@ def rig(topic_prefix, tmp_path, unique, request):
     workers = Workers(tmp_path)
     timeout_ms = getattr(request, "param", TIMEOUT_MS)
     workers.env.update({"OPENGYM_BOOKING_TIMEOUT_MS": str(timeout_ms), "OPENGYM_DEADLINE_GRACE_MS": "0",
-                        "OPENGYM_COMMIT_INTERVAL": "3600"})
+                        "OPENGYM_COMMIT_INTERVAL": "3600", "OPENGYM_LOCAL_HOPS": "1"})
     workers.start("reservation")
     running = Rig(workers, topic_prefix, unique)
     yield running
@@ -148,3 +151,66 @@ def test_a_booking_confirmed_before_a_sigkill_is_not_timed_out_by_the_replay(rig
     rig.crash_and_replay()
     assert {e.event_id for e in rig.terminals()} == {confirmed[0].event_id}, \
         f"one terminal event, the first run's confirmation: {[(e.type_name, e.event_id) for e in rig.terminals()]}"
+
+
+def _on_partition(unique, partition: int, prefix: str) -> str:
+    while True:
+        candidate = unique(prefix)
+        if partition_of(candidate) == partition:
+            return candidate
+
+
+@pytest.mark.parametrize("rig", [120_000], indirect=True)
+@pytest.mark.timeout(240)
+def test_holds_decided_in_process_before_a_sigkill_are_decided_alike_by_the_replay(rig, unique):
+    """One worker holds every partition, so each seat hold is handed to the seat keeper in process, in the
+    order the first run read the bookings. Each class has one seat and two bookings, the first booked
+    (and holding the seat) before the second is sent. The first bookings sit behind padding on one
+    partition of the commands topic, the second ones alone on another: the replay reads each partition
+    at its own pace and meets the second bookings first. The seats must still go to the first bookings:
+    the keeper's state was on its changelog before any answer built on it left."""
+    first_on, second_on, classes_on = 0, 1, 2
+    classes = [_on_partition(unique, classes_on, "class") for _ in range(6)]
+    pairs = [(class_id, _on_partition(unique, first_on, "first"), _on_partition(unique, second_on, "second"))
+             for class_id in classes]
+    padding = [_on_partition(unique, first_on, "pad") for _ in range(PADDING // 2)]
+    seats = Facts(rig.codec, topics.RESERVATION_SEATS, topics.RESERVATION_SEAT_REPLIES)
+    try:
+        for class_id in classes + padding:
+            rig.produce(ScheduleClassRequested.new(correlation_id=class_id, class_id=class_id, gym_id="gym-a",
+                                                   capacity=1, starts_at=now_ms() + 3_600_000), flush=False)
+        rig.send.flush(10)
+        wait_for(lambda: all(rig.facts.of("ClassScheduled", class_id=c) for c in classes + padding[-1:]), 60,
+                 "the classes to be scheduled", seen=rig.seen)
+        for class_id, first, _ in pairs:
+            rig.produce(BookClassRequested.new(correlation_id=first, booking_id=first, member_id=rig.member,
+                                               class_id=class_id))
+        firsts = {first for _, first, _ in pairs}
+        seconds = {second for _, _, second in pairs}
+
+        def asked() -> set:
+            return {e.booking_id for e in rig.facts.of("InstrumentConsumeRequested")}
+
+        wait_for(lambda: firsts <= asked(), 60, "each first booking to hold its seat and ask Entitlement",
+                 seen=lambda: (asked(), rig.seen()))
+        for class_id, _, second in pairs:
+            rig.produce(BookClassRequested.new(correlation_id=second, booking_id=second, member_id=rig.member,
+                                               class_id=class_id))
+
+        def rejected() -> dict:
+            return {e.booking_id: e.event_id for e in rig.facts.of("ReservationRejected")}
+
+        wait_for(lambda: seconds <= set(rejected()), 60, "each second booking to find its class full",
+                 seen=lambda: (rejected(), rig.seen()))
+        first_run = {e.event_id for e in rig.facts.of("InstrumentConsumeRequested")}, rejected()
+        assert {r.reason.value for r in rig.facts.of("ReservationRejected")} == {"CLASS_FULL"}
+        assert not [e for e in seats.refresh() if getattr(e, "booking_id", None) in firsts | seconds], \
+            "every hold was handed over in process (nothing on the seats topics): the test would prove nothing"
+
+        rig.crash_and_replay()
+        assert asked() == firsts, f"the seat went to another booking on the replay: asked for {asked()}"
+        assert {e.event_id for e in rig.facts.of("InstrumentConsumeRequested")} == first_run[0], \
+            "the replay asks again with the same event ids, nothing more"
+        assert rejected() == first_run[1], "the same rejections, and no first booking rejected"
+    finally:
+        seats.close()

@@ -54,6 +54,46 @@ def test_a_hop_to_a_partition_this_worker_holds_is_handed_over_in_process_with_t
     assert local_b1 == kafka_b1 and local_b2 == kafka_b2
 
 
+def test_with_in_process_hops_a_responders_state_is_durable_before_anything_after_it_leaves():
+    """The seat keeper decides one class's holds for bookings from every partition, in the order the
+    batches interleave them; a replay would interleave them otherwise. So its state is written down
+    before the answer built on it (here the request to Entitlement) is sent."""
+    scheduled, b1, _ = FACTS
+    order = []
+    with Scenario(reservation.build(), now=T0, local_hops=True) as saga:
+        saga.given(scheduled)
+        processor = saga.processor
+        sink = processor.sink
+
+        async def persist_now(table, keys, settled=False):
+            assert settled, "the state written is the one to keep: the commit need not send it again"
+            order.append(("durable", [k for k, v in saga._tables.items() if v is table][0], keys))
+
+        async def recording_sink(name, key, value, partition):
+            order.append(("sent", name))
+            await sink(name, key, value, partition)
+
+        processor.persist_now = persist_now
+        processor.sink = recording_sink
+        published = saga.when(b1)
+    assert [p.type for p in published] == ["InstrumentConsumeRequested"]
+    assert order == [("durable", "classes", ["c1"]), ("sent", published[0].topic)]
+
+
+def test_through_kafka_nothing_waits_for_a_responders_state():
+    scheduled, b1, _ = FACTS
+    with Scenario(reservation.build(), now=T0) as saga:
+        saga.given(scheduled)
+        durable = []
+
+        async def persist_now(table, keys, settled=False):
+            durable.append(keys)
+
+        saga.processor.persist_now = persist_now
+        assert [p.type for p in saga.when(b1)] == ["SeatHoldRequested"]
+        assert not saga.processor._held and not durable
+
+
 class Producer:
     """Stands in for the broker's acknowledgements: every record sent gets a future the test resolves."""
 
@@ -115,6 +155,34 @@ def test_state_goes_to_the_changelog_only_after_the_outputs_are_confirmed_and_th
         changelog[0][3].set_result(None)
         await asyncio.wait_for(commit, 1)
         assert table.changes() == []  # nothing left to send
+
+    loop.run_until_complete(scenario())
+
+
+def test_a_state_made_durable_before_its_answers_is_sent_again_at_the_commit_only_if_it_changed_since(runtime):
+    runtime, producer, loop = runtime
+    runtime.sink = runtime._send_to_kafka
+
+    async def confirm_all():
+        for _ in range(5):
+            for sent in producer.sent:
+                if not sent[3].done():
+                    sent[3].set_result(None)
+            await asyncio.sleep(0)
+
+    async def scenario():
+        table = runtime.tables["classes"]
+        table["c1"] = {"held": 1}
+        table["c2"] = {"held": 1}
+        persisting = asyncio.ensure_future(runtime.persist_now(table, ["c1", "c2"], settled=True))
+        await confirm_all()
+        await asyncio.wait_for(persisting, 1)
+        assert [s[0] for s in producer.sent] == [table.changelog_name()] * 2
+        table["c2"] = {"held": 2}  # changed after it was written
+        committing = asyncio.ensure_future(runtime.before_commit())
+        await confirm_all()
+        await asyncio.wait_for(committing, 1)
+        assert [s[1] for s in producer.sent[2:]] == [table.encode_change("c2", None)[0]], "only c2 again"
 
     loop.run_until_complete(scenario())
 
