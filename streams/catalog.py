@@ -100,7 +100,7 @@ class Step:
     """The nested process the observer follows (None: a step inside the owner, which it does not see)."""
     doc: str = ""
 
-    @property
+    @cached_property
     def reply_names(self) -> tuple[str, ...]:
         return tuple(r.event for r in self.replies)
 
@@ -144,13 +144,14 @@ class Orchestration:
     failed_phase: str = "FAILED"
     doc: str = ""
 
-    @property
+    @cached_property
     def terminal(self) -> tuple[str, ...]:
         return (self.succeeded.event, self.failed.event)
 
-    @property
+    @cached_property
     def nested(self) -> tuple["NestedPair", ...]:
-        """The steps other components answer, and their compensations, as the observer's nested pairs."""
+        """The steps other components answer, and their compensations, as the observer's nested pairs
+        (built once: the observer asks for them for every fact it reads)."""
         pairs: list[NestedPair] = []
         for step in self.steps:
             if step.process is not None:
@@ -163,7 +164,7 @@ class Orchestration:
                                         comp.deadline_ms, compensation=True, doc=comp.doc))
         return tuple(pairs)
 
-    @property
+    @cached_property
     def participants(self) -> tuple[str, ...]:
         return tuple(dict.fromkeys(pair.participant for pair in self.nested))
 
