@@ -13,8 +13,14 @@ that handles clock ticks.
 
 from __future__ import annotations
 
+import logging
 import time
 from typing import Any, Callable
+
+log = logging.getLogger("opengym.progress")
+
+HELD_NOTICE_S = 30.0
+"""How long judging may stay held back by unread records before the worker says which partition holds it."""
 
 
 class Progress:
@@ -42,6 +48,8 @@ class Progress:
         self.enabled = enabled
         self._view = None
         self._view_at = float("-inf")
+        self._held_since: float | None = None
+        self._held_noticed = False
 
     def _current_view(self):
         now = time.monotonic()
@@ -81,13 +89,32 @@ class Progress:
         if view is None:
             return now
         limit = now
+        held_by = None
         for tp, (highwater, committed) in view.items():
-            if highwater is None:
-                return 0  # nothing fetched yet: nothing is known about what waits there
+            if highwater is None:  # nothing fetched yet: nothing is known about what waits there
+                limit, held_by = 0, (tp, None, None)
+                break
             done = max(self.next_offset.get(tp, 0), committed or 0)
-            if highwater > done:
-                limit = min(limit, self.last_time.get(tp, 0))
+            if highwater > done and self.last_time.get(tp, 0) < limit:
+                limit, held_by = self.last_time.get(tp, 0), (tp, highwater, done)
+        self._note_held(held_by)
         return limit
+
+    def _note_held(self, held_by) -> None:
+        """Say once, after ``HELD_NOTICE_S`` of it, which partition keeps judging back (a backlog draining
+        is expected to; a partition that never catches up means no deadline is judged at all)."""
+        if held_by is None:
+            self._held_since, self._held_noticed = None, False
+            return
+        at = time.monotonic()
+        if self._held_since is None:
+            self._held_since = at
+        elif not self._held_noticed and at - self._held_since >= HELD_NOTICE_S:
+            self._held_noticed = True
+            (topic, partition), highwater, done = held_by
+            log.info("judging deadlines held back for %.0f s: %s[%s] has unread records (high watermark %s, "
+                     "read up to %s); nothing past its last fact read is judged until it is read",
+                     at - self._held_since, topic, partition, highwater, done)
 
 
 def faust_consumer_view(component: Component, inputs: Callable[[], set[str]]):

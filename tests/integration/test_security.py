@@ -29,7 +29,7 @@ from opengym_streams import stack as stack_mod
 from opengym_streams.codec import AvroCodec, build_event, registry_client
 from opengym_streams.commands.acl import current_plan
 from opengym_streams.commands.stack import stack_users
-from opengym_streams.demo.supervisor import COMPONENTS, OBSERVER, Supervisor
+from opengym_streams.demo.supervisor import COMPONENTS, OBSERVER, Supervisor, log_tail
 from opengym_streams.event import now_ms
 from opengym_streams.kafka import admin, consumer, create_topics, producer
 from opengym_streams.security import AuthenticationFailed, aiokafka_kwargs, java_client_properties, registry_refusal
@@ -315,7 +315,7 @@ def test_one_booking_end_to_end_with_every_component_as_its_own_principal(secure
 
 
 def test_the_observer_reads_every_fact_and_writes_anomalies_as_its_own_principal(secure_stack, secured_workers):
-    prefix, _ = secured_workers
+    prefix, supervisor = secured_workers
     booking_id = f"orphan-{uuid.uuid4().hex[:8]}"
     orphan = InstrumentConsumed.new(correlation_id=booking_id, booking_id=booking_id, member_id="m-orphan",
                                     instrument_id="i-orphan", instrument_kind=InstrumentKind.CLASS_PACK,
@@ -338,8 +338,11 @@ def test_the_observer_reads_every_fact_and_writes_anomalies_as_its_own_principal
         return any(a.correlation_id == booking_id for a in found)
 
     try:
+        # Failed once in a full suite (2026-12-01 20:33, passed in 4 runs of this file alone): the observer's
+        # log says which partition held its judging back, if one did (opengym.progress).
         wait_for(reported, 60, f"an anomaly for the reply without a request {booking_id}",
-                 seen=lambda: [(a.kind, a.correlation_id) for a in found])
+                 seen=lambda: ([(a.kind, a.correlation_id) for a in found],
+                               log_tail(supervisor.log_dir / "correlation.log", 40)))
     finally:
         reader.close()
     [anomaly] = [a for a in found if a.correlation_id == booking_id]

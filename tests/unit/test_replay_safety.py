@@ -167,3 +167,32 @@ def test_progress_says_replaying_only_until_the_backlog_at_assignment_is_read():
     assert not progress.replaying()
     view[("t", 0)] = (40, None)  # given back after a rebalance: a backlog of its own again
     assert progress.replaying()
+
+
+def test_a_partition_that_keeps_judging_back_is_named_once_it_has_for_long(monkeypatch, caplog):
+    import logging
+    from types import SimpleNamespace
+
+    from opengym_streams import progress as progress_module
+    from opengym_streams.progress import Progress
+
+    clock = [100.0]
+    monkeypatch.setattr(progress_module.time, "monotonic", lambda: clock[0])
+    view = {("t", 0): (10, None), ("t", 1): (3, None)}
+    progress = Progress(lambda: dict(view), view_ttl_s=0)
+    for offset in range(3):
+        progress.handled(SimpleNamespace(topic="t", partition=1, offset=offset), T0 + offset)
+    progress.handled(SimpleNamespace(topic="t", partition=0, offset=4), T0 + 50)
+    with caplog.at_level(logging.INFO, logger="opengym.progress"):
+        assert progress.judge_until(T0 + 1000) == T0 + 50, "t[0] has unread records after its fact at T0+50"
+        clock[0] += progress_module.HELD_NOTICE_S - 1
+        progress.judge_until(T0 + 2000)
+        assert not caplog.records, "a backlog draining holds judging back for a while: nothing to say yet"
+        clock[0] += 1
+        progress.judge_until(T0 + 3000)
+        progress.judge_until(T0 + 4000)
+    assert [r.getMessage() for r in caplog.records] == [
+        "judging deadlines held back for 30 s: t[0] has unread records (high watermark 10, read up to 5); "
+        "nothing past its last fact read is judged until it is read"]
+    progress.handled(SimpleNamespace(topic="t", partition=0, offset=9), T0 + 60)
+    assert progress.judge_until(T0 + 5000) == T0 + 5000, "caught up: judged at the tick's time"
