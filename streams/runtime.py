@@ -383,8 +383,11 @@ class Processor:
         for key, applied, _ in prepared:
             table[key] = {**applied.record, OUTBOX: [out.to_json_dict() for out in applied.events]}
         await self.persist_now(table, [key for key, _, _ in prepared])
+        # Announced at once, never held behind a responder's state (release_held): the outbox is cleared
+        # right after, and a cleared record made durable before its events left would lose them.
+        await self.release_held()
         for key, applied, outputs in prepared:
-            await self._announce(agent, outputs)
+            await self._announce(agent, outputs, hold=False)
             table[key] = applied.record
         self.count(metrics.DECISIONS_PERSISTED, self.name, agent.name).inc(len(prepared))
 
@@ -404,7 +407,8 @@ class Processor:
                    (build_event(data, fill_envelope=False) for data in record[OUTBOX])]
         log.info("%s: %s announces again the %d event(s) it decided on a tick before a restart",
                  self.name, key, len(outputs))
-        await self._announce(agent, outputs, count=False)
+        await self.release_held()
+        await self._announce(agent, outputs, count=False, hold=False)  # see settle_decisions
         cleared = {k: v for k, v in record.items() if k != OUTBOX}
         table[key] = cleared
         return cleared
@@ -455,9 +459,9 @@ class Processor:
                 self._undurable.setdefault(agent.table, set()).add(key)
         await self._announce(agent, outputs)
 
-    async def _announce(self, agent: Agent, outputs: list, count: bool = True) -> None:
+    async def _announce(self, agent: Agent, outputs: list, count: bool = True, hold: bool = True) -> None:
         for out, prepared in outputs:
-            await self._emit(out, prepared)
+            await self._emit(out, prepared, hold=hold)
             label = agent.outcome_of(out) if count else None
             if label is not None:
                 self.count(metrics.OUTCOMES, self.name, label).inc()
@@ -501,7 +505,7 @@ class Processor:
         name, key, value = await self.encode(event, topic)
         return topic, name, key, value
 
-    async def _emit(self, event: Event, prepared, partition: int | None = None) -> None:
+    async def _emit(self, event: Event, prepared, partition: int | None = None, hold: bool = True) -> None:
         """Send a prepared output, or hand it to the agent of this component that reads its topic when
         this worker holds that partition (the hop then costs no Kafka record)."""
         topic, name, key, value = prepared
@@ -515,7 +519,7 @@ class Processor:
                 for agent in readers:
                     self._hops.append((agent, self.tables.get(agent.table) if agent.table else None, message, event))
                 return
-        if self._undurable or self._held or self._releasing:
+        if hold and (self._undurable or self._held or self._releasing):
             self._held.append((event, prepared, partition))
             return
         await self.sink(name, key, value, partition)

@@ -80,6 +80,36 @@ def test_with_in_process_hops_a_responders_state_is_durable_before_anything_afte
     assert order == [("durable", "classes", ["c1"]), ("sent", published[0].topic)]
 
 
+def test_a_tick_decision_is_announced_while_its_outbox_is_still_in_the_record_even_with_outputs_held():
+    """A tick's decision is durable with its outbox before it is announced, and the outbox is cleared
+    right after. Held behind a responder's state, the announcement would leave after the clearing, and
+    a crash in between (the cleared record already durable) would lose it."""
+    from opengym import topics
+    from opengym_streams.component import OUTBOX
+    from opengym_streams.models import ClockTicked
+    from opengym_streams.tables import partition_of
+
+    scheduled, b1, _ = FACTS
+    with Scenario(reservation.build(), now=T0, local_hops=True) as saga:
+        saga.given(scheduled, b1)  # b1 holds its seat and waits for Entitlement
+        processor = saga.processor
+        sink = processor.sink
+        outbox_when_sent = []
+
+        async def recording_sink(name, key, value, partition):
+            if key == b"b1":
+                outbox_when_sent.append(OUTBOX in saga._tables["bookings"]["b1"])
+            await sink(name, key, value, partition)
+
+        processor.sink = recording_sink
+        processor._undurable = {"classes": {"c1"}}  # as if the keeper had changed a class earlier in the batch
+        later = T0 + 24 * 3_600_000
+        tick = ClockTicked.new(correlation_id="clock", occurred_at=later, now=later, component="reservation")
+        out = saga.when(tick, on=topics.RESERVATION_COMMANDS, key="clock", partition=partition_of("b1"))
+    assert "ReservationRejected" in [p.type for p in out]
+    assert outbox_when_sent and all(outbox_when_sent), "announced before the outbox was cleared"
+
+
 def test_through_kafka_nothing_waits_for_a_responders_state():
     scheduled, b1, _ = FACTS
     with Scenario(reservation.build(), now=T0) as saga:

@@ -422,7 +422,8 @@ def fetch_actions(asked: dict[int, list[tuple[str, int]]]):
     return requests, {}, 0.2, False, []
 
 
-def test_a_fetch_asking_for_every_partition_held_on_its_broker_waits_long_and_one_leaving_any_out_stays_short():
+def test_a_fetch_asking_for_every_partition_held_on_its_broker_waits_long_and_one_leaving_any_out_stays_short(
+        monkeypatch):
     from aiokafka.structs import TopicPartition
 
     held = [TopicPartition("a", 0), TopicPartition("a", 1), TopicPartition("b", 0), TopicPartition("b", 1)]
@@ -431,6 +432,14 @@ def test_a_fetch_asking_for_every_partition_held_on_its_broker_waits_long_and_on
     asked = {1: [("a", 0), ("a", 1)], 2: [("b", 0)]}  # b-1 has records still buffered: left out
     fetcher = SimpleNamespace(_select_read_replica=leaders.get)
     get_actions = tuning.wait_long_when_nothing_is_left_out(lambda self, assignment: fetch_actions(asked), 500)
-    requests = dict(get_actions(fetcher, SimpleNamespace(tps=held))[0])
+    assignment = SimpleNamespace(tps=held)
+    clock = [1000.0]
+    monkeypatch.setattr(tuning.time, "monotonic", lambda: clock[0])
+    requests = dict(get_actions(fetcher, assignment)[0])
+    assert requests[1]._max_wait_ms == 50, "a new assignment: recovery and its seeks come first"
+    clock[0] += tuning.SETTLED_AFTER_S
+    requests = dict(get_actions(fetcher, assignment)[0])
     assert requests[1]._max_wait_ms == 500, "nothing left out: any record ends the wait"
     assert requests[2]._max_wait_ms == 50, "b-1 joins the next request: that must come soon"
+    requests = dict(get_actions(fetcher, SimpleNamespace(tps=held))[0])
+    assert requests[1]._max_wait_ms == 50, "another assignment (a rebalance): short again"
