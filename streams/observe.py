@@ -84,7 +84,7 @@ class Observing:
         if self.reseed:
             self.reseed = False
             self.open = {key: state for key, state in table.items() if state[COMPLETED] is None}
-        return dict(self.open)
+        return self.open
 
     def now(self) -> int:
         return self.progress.judge_until(self.clock.now)

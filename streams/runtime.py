@@ -231,8 +231,6 @@ class Processor:
                 self._by_runtime_name[self.name_of(topic)] = topic
                 if (self.settings.local_hops if local_hops is None else local_hops):
                     self._readers.setdefault(topic.name, []).append(agent)
-        self._answers_wait_for_state = bool(self._readers)
-        """With in-process hops, a responder's changed state is durable before anything leaves after it."""
         self._undurable: dict[str, set[str]] = {}
         """Table -> keys a responder changed since they were last made durable."""
         self._held: list[tuple[Event, Any, int | None]] = []
@@ -455,7 +453,7 @@ class Processor:
                     del table[key]
             else:
                 table[key] = applied.record
-            if agent.reanswer and self._answers_wait_for_state:
+            if agent.reanswer and self._readers:  # in-process hops: see release_held
                 self._undurable.setdefault(agent.table, set()).add(key)
         await self._announce(agent, outputs)
 

@@ -148,9 +148,9 @@ class PipelineResult:
     ratio_to_broker: float | None = None
     faust_passthrough: dict | None = None
     record_ops: dict[str, float] = field(default_factory=dict)
+    """Record operations per request during the backlog, by kind (reads by every consumer group)."""
     changelog_per_table: dict[str, float] = field(default_factory=dict)
     """Changelog records written per request, by table (``<app id>-<table>``, without the run's prefix)."""
-    """Record operations per request during the backlog, by kind (reads by every consumer group)."""
     cpu_ms_per_booking: dict[str, float] = field(default_factory=dict)
     """CPU ms per request, per worker, all workers and the broker."""
     cpu_us_per_record_op: float | None = None
