@@ -27,6 +27,12 @@ first of its partition after the restart, in every lost case).
   outlasts :data:`REDELIVER_AFTER_S` while later offsets are acknowledged, the message was lost on its
   way to the agent: the guard logs it and seeks the partition back to it, so it is delivered again
   (the messages after it too: handlers dedupe).
+- **A lost message with nothing after it** (:func:`redeliver_unreached`, the runtime calls it every
+  :data:`CHECK_EVERY_S`). Faust calls ``_new_offset`` only for partitions with acknowledgements, so a
+  partition whose dropped messages are all it has (after a restart, its only new record) was held but
+  never delivered again: a live worker sat on it until more arrived or it restarted. When a partition
+  has a fetched, unacknowledged offset while its agents have nothing queued and no batch is running,
+  for :data:`REDELIVER_AFTER_S` on end, nothing is coming for it: the guard seeks back to it.
 """
 
 from __future__ import annotations
@@ -44,8 +50,12 @@ log = logging.getLogger("opengym.commit_guard")
 
 REDELIVER_AFTER_S = 5.0
 """How long a partition's commit may be held below an unacknowledged message, while later ones are
-acknowledged, before the guard seeks back to it. Longer than any refetch after a seek takes.
-:func:`install` sets it from ``OPENGYM_REDELIVER_AFTER_S`` (Settings.redeliver_after_s)."""
+acknowledged (or while nothing is queued for its agents), before the guard seeks back to it. Longer
+than any refetch after a seek takes. :func:`install` sets it from ``OPENGYM_REDELIVER_AFTER_S``
+(Settings.redeliver_after_s)."""
+
+CHECK_EVERY_S = 2.5
+"""How often the runtime looks for fetched messages that no agent has and none acknowledged."""
 
 
 def commit_point(runs: Iterable[tuple[int, int]], acked: Container[int], committed: int | None) -> int | None:
@@ -80,12 +90,15 @@ class FetchedOffsets:
         self.runs: dict[Any, list[list[int]]] = {}
         self.holds: dict[Any, tuple[int, float]] = {}
         """Partition -> (held offset, since when) while later offsets are acknowledged."""
+        self.stalls: dict[Any, tuple[int, float]] = {}
+        """Partition -> (unacknowledged offset, since when) while its agents had nothing to work on."""
 
     def start_assignment(self, assignment: Any) -> None:
         with self.lock:
             self.assignment = assignment
             self.runs.clear()
             self.holds.clear()
+            self.stalls.clear()
 
     def add(self, tp: Any, offsets: Iterable[int]) -> None:
         """Record fetched offsets of one partition (ascending, as the fetcher returns them)."""
@@ -121,22 +134,36 @@ class FetchedOffsets:
             if runs and runs[0][0] < offset:
                 runs[0][0] = offset
 
+    def partitions(self) -> list[Any]:
+        with self.lock:
+            return list(self.runs)
+
     def note_hold(self, tp: Any, offset: int | None, held: bool, now: float) -> float:
         """Track how long ``tp``'s commit has been held at ``offset``; returns the seconds so far."""
+        return self._note(self.holds, tp, offset if held else None, now)
+
+    def note_stall(self, tp: Any, offset: int | None, now: float) -> float:
+        """Track how long ``tp``'s ``offset`` has gone unacknowledged with nothing for its agents to do
+        (None: not so now); returns the seconds so far."""
+        return self._note(self.stalls, tp, offset, now)
+
+    def _note(self, since: dict[Any, tuple[int, float]], tp: Any, offset: int | None, now: float) -> float:
         with self.lock:
-            if not held or offset is None:
-                self.holds.pop(tp, None)
+            if offset is None:
+                since.pop(tp, None)
                 return 0.0
-            previous = self.holds.get(tp)
+            previous = since.get(tp)
             if previous is None or previous[0] != offset:
-                self.holds[tp] = (offset, now)
+                since[tp] = (offset, now)
                 return 0.0
             return now - previous[1]
 
     def restart_hold(self, tp: Any, now: float) -> None:
+        """A seek back to the held offset was just made: its waits start over."""
         with self.lock:
-            if tp in self.holds:
-                self.holds[tp] = (self.holds[tp][0], now)
+            for since in (self.holds, self.stalls):
+                if tp in since:
+                    since[tp] = (since[tp][0], now)
 
 
 def merge_runs(runs: list[list[int]]) -> list[list[int]]:
@@ -187,7 +214,7 @@ def guarded_new_offset(new_offset):
             return None
         held = max(handled) > point  # acknowledged beyond a fetched offset that was not
         if guard.note_hold(tp, point, held, time.monotonic()) >= REDELIVER_AFTER_S:
-            redeliver(self, guard, tp, point)
+            redeliver(self, guard, tp, point, "while later offsets were")
         if committed is not None and point <= committed:
             return None
         keep = [offset for offset in acked if offset >= point]
@@ -210,11 +237,41 @@ def current_assignment(consumer) -> Any:
         return None
 
 
-def redeliver(consumer, guard: FetchedOffsets, tp, offset: int) -> None:
+def redeliver_unreached(consumer, busy: bool = False) -> list[tuple[Any, int]]:
+    """Seek back to every fetched message that no agent holds and none acknowledged, on partitions whose
+    agents have had nothing queued for :data:`REDELIVER_AFTER_S`; returns the (partition, offset) sought.
+
+    ``busy``: a batch is being handled (or waits for a commit), so a message may be in hand: no
+    partition's wait advances. A queued record anywhere on a partition's channels restarts its wait as
+    well; only a worker with nothing left to do for a partition can conclude its message is gone.
+    """
+    guard: FetchedOffsets | None = getattr(consumer, "_opengym_fetched", None)
+    if guard is None or guard.assignment is None or guard.assignment is not current_assignment(consumer):
+        return []
+    now = time.monotonic()
+    channels = getattr(consumer.app.topics, "_tp_index", {})
+    sought = []
+    for tp in guard.partitions():
+        runs = guard.runs_of(tp)
+        point = commit_point(runs, set(consumer._acked.get(tp, ())), consumer._committed_offset.get(tp))
+        unreached = point is not None and bool(runs) and point < runs[-1][1]
+        waiting = busy or any(queued(channel) for channel in channels.get(tp, ()))
+        if guard.note_stall(tp, point if unreached and not waiting else None, now) >= REDELIVER_AFTER_S:
+            redeliver(consumer, guard, tp, point, "while its agents had nothing queued")
+            sought.append((tp, point))
+    return sought
+
+
+def queued(channel) -> int:
+    queue = getattr(channel, "_queue", None)  # created on first use: never create it here
+    return queue.qsize() if queue is not None else 0
+
+
+def redeliver(consumer, guard: FetchedOffsets, tp, offset: int, why: str) -> None:
     """Seek ``tp`` back to ``offset``: a message there was fetched but never reached an agent."""
-    log.warning("%s[%s]: offset %s was fetched but never acknowledged while later offsets were; its "
-                "commit has been held for %.0f s. Seeking back to deliver it again (the messages after it "
-                "will be handled again and deduplicated)", tp.topic, tp.partition, offset, REDELIVER_AFTER_S)
+    log.warning("%s[%s]: offset %s was fetched but never acknowledged %s; its commit has been held for "
+                "%.0f s. Seeking back to deliver it again (any messages after it will be handled again and "
+                "deduplicated)", tp.topic, tp.partition, offset, why, REDELIVER_AFTER_S)
     guard.restart_hold(tp, time.monotonic())
 
     async def seek() -> None:

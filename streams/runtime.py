@@ -51,6 +51,7 @@ from typing import TYPE_CHECKING, Any, Awaitable, Callable
 import faust
 from confluent_kafka.schema_registry import SchemaRegistryClient
 
+from opengym_streams import commit_guard
 from opengym_streams.batching import take_batches
 from opengym_streams.checks import envelope
 from opengym_streams.codec import AvroCodec, DecodeError, EncodeError
@@ -145,6 +146,11 @@ class CommitGate:
             self._busy -= 1
             if self._busy == 0:
                 self._idle.set()
+
+    @property
+    def quiet(self) -> bool:
+        """No batch runs and none waits for a commit to end."""
+        return self._busy == 0 and self._open.is_set()
 
     @contextlib.asynccontextmanager
     async def closed(self):
@@ -628,6 +634,7 @@ class Runtime(Processor):
         self.app.on_partitions_assigned.connect(self._assignment_changed)
         self.app.task(self._on_worker_start)
         self.app.timer(LAG_INTERVAL_S, name=f"{self.name}.lag")(self._record_lag)
+        self.app.timer(commit_guard.CHECK_EVERY_S, name=f"{self.name}.unreached")(self._redeliver_unreached)
         if self.clock is not None:
             self.app.timer(self.settings.tick_interval, on_leader=True, name=f"{self.name}.clock")(self._publish_ticks)
         for interval, fn in component.timers:
@@ -682,6 +689,10 @@ class Runtime(Processor):
 
         consume.__name__ = consume.__qualname__ = agent.name
         self.agents[agent.name] = self.app.agent(channel, name=f"{self.name}.{agent.name}", concurrency=1)(consume)
+
+    async def _redeliver_unreached(self) -> None:
+        """A message the fetcher handed out that never reached an agent is read again (streams.commit_guard)."""
+        commit_guard.redeliver_unreached(self.app.consumer, busy=not self.gate.quiet)
 
     def _on_worker_init(self, app: Any = None, **kwargs: Any) -> None:
         from opengym_streams import tuning

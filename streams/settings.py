@@ -171,7 +171,8 @@ class Settings:
                             "one produce request per broker takes all its waiting batches (0: aiokafka's own)")
     redeliver_after_s: float = knob("OPENGYM_REDELIVER_AFTER_S", 5.0,
                                     "how long a commit may be held below a fetched message nobody acknowledged "
-                                    "(while later ones were) before the worker seeks back to it")
+                                    "(while later ones were, or while its agents had nothing queued) before the worker "
+                                    "seeks back to it")
     trace_offsets: str = knob("OPENGYM_TRACE_OFFSETS", "",
                               "a file every worker appends a JSON line to for each step of each input offset "
                               "(empty: off; `python -m opengym_streams.offset_trace <file>`)")

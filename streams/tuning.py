@@ -13,9 +13,9 @@ paused): one that asks for every partition the worker holds on that broker retur
 arrives for any of them, so its wait costs no latency. Such a request waits up to
 ``OPENGYM_FETCH_IDLE_WAIT_MS`` (500, Kafka's default) instead (:func:`wait_long_when_nothing_is_left_out`):
 an idle worker sends two fetches a second, not twenty. Not in the first ten seconds of an assignment:
-with a long fetch in flight across the end of recovery, a replay test lost its only message of a
-partition on its way to the agent, which the commit guard holds below but never delivers again while
-nothing after it is acknowledged (docs/notes/components.md).
+a replay test once lost its only message of a partition on its way to the agent with a long fetch in
+flight across the end of recovery (it was not the cause: the commit guard now reads such a message
+again, docs/notes/components.md; the rule stayed, it costs nothing).
 
 **No commit passes a message that never reached its agent** (:mod:`opengym_streams.commit_guard`).
 Faust dropped the first message of a partition when a worker's recovery ended while messages were

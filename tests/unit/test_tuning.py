@@ -388,6 +388,80 @@ def test_a_commit_held_only_by_the_message_in_hand_seeks_nothing(monkeypatch):
     assert consumer.seeks == []
 
 
+def idle_checks(consumer, clock, rounds, busy=False):
+    """Run the runtime's periodic check ``rounds`` times, a check interval apart, letting seeks run."""
+    import asyncio
+
+    async def checks():
+        for _ in range(rounds):
+            commit_guard.redeliver_unreached(consumer, busy=busy)
+            clock[0] += commit_guard.CHECK_EVERY_S
+            await asyncio.sleep(0)
+        await asyncio.sleep(0)
+
+    asyncio.run(checks())
+
+
+def consumer_with_queue(monkeypatch, committed, fetched_offsets, acked=(), queued=0):
+    import asyncio
+
+    clock = [1000.0]
+    monkeypatch.setattr(commit_guard.time, "monotonic", lambda: clock[0])
+    fetched = FetchedOffsets()
+    fetched.add(TP("t", 0), fetched_offsets)
+    consumer = faust_consumer_state(committed=committed, acked=acked, fetched=fetched)
+    consumer._acked.pop(TP("t", 0))  # Faust has no entry for a partition nothing was acked on
+    queue = asyncio.Queue()
+    for n in range(queued):
+        queue.put_nowait(n)
+    consumer.app = SimpleNamespace(topics=SimpleNamespace(_tp_index={TP("t", 0): [SimpleNamespace(_queue=queue)]}))
+    return consumer, clock, queue
+
+
+def test_a_partition_s_only_message_lost_on_its_way_is_sought_back_to_once_its_agents_are_idle(monkeypatch):
+    """The start-up loss: offset 0 was fetched, never reached an agent, and nothing after it was acked, so
+    Faust never asks the guard about the partition; the periodic check finds it and reads it again."""
+    consumer, clock, _ = consumer_with_queue(monkeypatch, committed=0, fetched_offsets=[0])
+    rounds = int(commit_guard.REDELIVER_AFTER_S / commit_guard.CHECK_EVERY_S)
+    idle_checks(consumer, clock, rounds)
+    assert consumer.seeks == [], "not before the redelivery delay has passed"
+    idle_checks(consumer, clock, 1)
+    assert consumer.seeks == [(TP("t", 0), 0)]
+    idle_checks(consumer, clock, rounds - 1)
+    assert consumer.seeks == [(TP("t", 0), 0)], "after a seek back the wait starts over"
+    idle_checks(consumer, clock, 1)
+    assert consumer.seeks == [(TP("t", 0), 0)] * 2, "and if the refetch never comes, it seeks again"
+
+
+def test_a_message_still_queued_for_its_agent_or_in_a_running_batch_is_not_sought_back_to(monkeypatch):
+    consumer, clock, queue = consumer_with_queue(monkeypatch, committed=0, fetched_offsets=range(0, 5), queued=3)
+    idle_checks(consumer, clock, 20)
+    assert consumer.seeks == [], "records queued: the agent is behind, not missing any"
+    queue.get_nowait(), queue.get_nowait(), queue.get_nowait()
+    idle_checks(consumer, clock, 20, busy=True)
+    assert consumer.seeks == [], "a batch is being handled: the message may be in it"
+    idle_checks(consumer, clock, int(commit_guard.REDELIVER_AFTER_S / commit_guard.CHECK_EVERY_S) + 1)
+    assert consumer.seeks == [(TP("t", 0), 0)], "idle for the redelivery delay: read again from the first"
+
+
+def test_a_partition_whose_fetched_messages_were_all_acknowledged_is_never_sought_back(monkeypatch):
+    consumer, clock, _ = consumer_with_queue(monkeypatch, committed=0, fetched_offsets=range(0, 3))
+    consumer._acked[TP("t", 0)] = [0, 1, 2]
+    idle_checks(consumer, clock, 20)
+    assert consumer.seeks == []
+    consumer._committed_offset[TP("t", 0)] = 3  # committed and trimmed, as the guard leaves it
+    consumer._acked[TP("t", 0)] = []
+    idle_checks(consumer, clock, 20)
+    assert consumer.seeks == []
+
+
+def test_the_idle_check_looks_at_nothing_before_the_first_fetch_of_an_assignment(monkeypatch):
+    consumer, clock, _ = consumer_with_queue(monkeypatch, committed=0, fetched_offsets=[0])
+    consumer._thread._consumer._subscription.subscription.assignment = "after a rebalance"
+    idle_checks(consumer, clock, 20)
+    assert consumer.seeks == []
+
+
 def test_resuming_flow_that_already_runs_keeps_the_messages_in_the_streams_queues():
     import asyncio
 
