@@ -4,7 +4,7 @@ when a transaction deviates from its catalog entry, and nothing else: it observe
 
 State: one record per correlation id in the ``transactions`` table (the facts seen and the anomalies
 already reported; see :mod:`streams.observer`), written to its changelog once per commit. Time: the
-``ClockTicked`` messages its leader publishes to every partition of its clock topic; a tick on partition p
+``ClockTicked`` messages each worker publishes to every partition of its clock topic it holds; a tick on partition p
 touches only the transactions whose key lives on p and whose next wake-up has come.
 """
 

@@ -3,8 +3,10 @@
 - The app: id ``<prefix>`` plus the topic catalog's app id of the component (``opengym-<component>``),
   broker and prefix from :class:`~opengym_streams.settings.Settings`, the catalog's partition count, store
   ``memory://`` or ``rocksdb://`` (``OPENGYM_STORE``), web server off.
-  With a ``clock`` topic, a leader-only timer publishes a ``ClockTicked`` to every partition of it every
-  ``OPENGYM_TICK_INTERVAL`` seconds. The Faust/aiokafka tuning (:mod:`opengym_streams.tuning`) is applied
+  With a ``clock`` topic, a timer on every worker publishes a ``ClockTicked`` every
+  ``OPENGYM_TICK_INTERVAL`` seconds to each partition of it that the worker holds and where the tick
+  would visit a state whose wake-up time has come (:meth:`Processor.tick_wanted`; the observer's clock
+  ticks every partition it holds). The Faust/aiokafka tuning (:mod:`opengym_streams.tuning`) is applied
   when a worker starts, never on import.
 - One ``concurrency=1`` Faust agent per declared :class:`~opengym_streams.component.Agent`, over its topics
   read as raw bytes, in batches (:func:`~opengym_streams.batching.take_batches`). Every record: decode (a record of a type the agent
@@ -39,6 +41,7 @@ from __future__ import annotations
 import asyncio
 import collections
 import contextlib
+import functools
 import hashlib
 import json
 import logging
@@ -483,6 +486,32 @@ class Processor:
                 found.append(key)
         return found
 
+    def tick_wanted(self, partition: int, now: int) -> bool:
+        """Whether a clock tick on ``partition`` at ``now`` may change anything here: some agent reading
+        the clock topic judges time itself (the observer's clock), or has a state on that partition whose
+        wake-up time has come, or its due index was not rebuilt since the last rebalance (only a tick
+        rebuilds it: the table may still be recovering now). A tick that visits nothing is not sent, so
+        an idle component publishes, reads and commits no ticks."""
+        for agent in self._tickers:
+            table = self.tables.get(agent.table)
+            index = getattr(table, "due_index", None)
+            if agent.tick_time is not None or index is None or index.generation != self.generation():
+                return True
+            wakes = index.wakes.get(partition)
+            if wakes and min(wakes.values()) <= now:
+                return True
+        return False
+
+    @functools.cached_property
+    def _tickers(self) -> tuple[Agent, ...]:
+        """The agents a tick of this component's clock reaches that do something with it."""
+        clock = self.component.clock
+        if clock is None:
+            return ()
+        return tuple(agent for agent in self.component.agents
+                     if clock in agent.reads and agent.table is not None
+                     and (CLOCK_TICKED in agent.handlers or agent.tick_time is not None))
+
     def ignored(self, event_type: str, reason: str) -> None:
         self.count(metrics.IGNORED, self.name, event_type, reason).inc()
         if (event_type, reason) not in self._ignored_seen:
@@ -636,7 +665,7 @@ class Runtime(Processor):
         self.app.timer(LAG_INTERVAL_S, name=f"{self.name}.lag")(self._record_lag)
         self.app.timer(commit_guard.CHECK_EVERY_S, name=f"{self.name}.unreached")(self._redeliver_unreached)
         if self.clock is not None:
-            self.app.timer(self.settings.tick_interval, on_leader=True, name=f"{self.name}.clock")(self._publish_ticks)
+            self.app.timer(self.settings.tick_interval, name=f"{self.name}.clock")(self._publish_ticks)
         for interval, fn in component.timers:
             self.app.timer(interval, name=f"{self.name}.{fn.__name__}")(self._guarded(fn))
         for agent in component.agents:
@@ -909,9 +938,13 @@ class Runtime(Processor):
             log.exception("%s: recording consumer lag failed", self.name)
 
     async def _publish_ticks(self) -> None:
+        """Every worker ticks the partitions of the clock topic it holds, each only when the tick would
+        visit something (:meth:`tick_wanted`)."""
         now = now_ms()
         try:
             for partition in range(self.clock.partitions):
+                if not (self.owns(self.clock, partition) and self.tick_wanted(partition, now)):
+                    continue
                 tick = ClockTicked.new(correlation_id="clock", occurred_at=now, now=now, component=self.name)
                 await self.publish(tick, self.clock, partition=partition)
         except Exception:  # a missed tick only delays deadlines by one interval; never crash the worker

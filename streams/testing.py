@@ -127,7 +127,8 @@ class Scenario:
         return self._deliver(event, on, key=key, value=value, timestamp_ms=timestamp_ms, partition=partition)
 
     def when_time_passes(self, ms: int) -> list[Published]:
-        """Move time on and deliver each component's clock tick to every partition of its clock topic."""
+        """Move time on and deliver each component's clock tick to every partition of its clock topic where
+        the runtime would send one (unit tier: where a state is due, see ``Processor.tick_wanted``)."""
         from opengym_streams.models import ClockTicked
 
         self.now += ms
@@ -136,7 +137,10 @@ class Scenario:
             clock = component.clock
             if clock is None:
                 continue
+            processor = getattr(self, "_processors", {}).get(component.name)
             for partition in range(clock.partitions):
+                if processor is not None and not processor.tick_wanted(partition, self.now):
+                    continue  # as the runtime's clock: no tick where it would visit nothing
                 tick = ClockTicked.new(correlation_id="clock", occurred_at=self.now, now=self.now,
                                        component=component.name)
                 self._deliver(tick, clock, partition=partition, record=False)

@@ -12,6 +12,7 @@ from opengym.agents.system import SYSTEM
 from opengym.models import (BookClassRequested, InstrumentConsumed, InstrumentConsumeDenied,
                             ScheduleClassRequested, SeatHeld, SeatHoldRequested, SeatRefused,
                             SeatReleaseRequested)
+from opengym_streams.tables import partition_of
 from opengym_streams.testing import Scenario
 
 T0 = 1_000_000
@@ -259,3 +260,19 @@ def test_the_deadline_has_one_source(monkeypatch):
         saga.expect_nothing()
         saga.when_time_passes(1)
         saga.expect((EVENTS, "ReservationRejected", {"reason": "ENTITLEMENT_TIMEOUT"}), (SEATS, "SeatReleaseRequested"))
+
+
+def test_the_clock_ticks_only_a_partition_with_a_booking_due_and_only_once_it_is_due(saga):
+    """An idle Reservation sends no ticks (each would be published, read back, handled and committed); a
+    booking waiting for Entitlement wants them on its own partition from its deadline on, until decided."""
+    processor, clock = saga.processor, topics.RESERVATION_COMMANDS
+    saga.when_time_passes(1)  # the first tick after a start rebuilds the due index
+    assert [p for p in range(clock.partitions) if processor.tick_wanted(p, saga.now)] == []
+    booked_and_held(saga)
+    mine = partition_of("b1", clock.partitions)
+    assert [p for p in range(clock.partitions) if processor.tick_wanted(p, T0 + 4999)] == []
+    assert [p for p in range(clock.partitions) if processor.tick_wanted(p, T0 + 5000)] == [mine]
+    saga.when_time_passes(5000)
+    saga.expect((EVENTS, "ReservationRejected", {"reason": "ENTITLEMENT_TIMEOUT"}), (SEATS, "SeatReleaseRequested"))
+    assert [p for p in range(clock.partitions) if processor.tick_wanted(p, saga.now + 60_000)] == [], \
+        "decided: nothing on the partition wants a tick any more"
