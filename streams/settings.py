@@ -164,7 +164,7 @@ class Settings:
     producer_linger_ms: int = knob("OPENGYM_PRODUCER_LINGER_MS", 5, "producer linger (docs/performance.md)")
     fetch_max_wait_ms: int = knob("OPENGYM_FETCH_MAX_WAIT_MS", 50,
                                   "longest a fetch waits at the broker (Faust hard-codes 1500)")
-    fetch_idle_wait_ms: int = knob("OPENGYM_FETCH_IDLE_WAIT_MS", 500,
+    fetch_idle_wait_ms: int = knob("OPENGYM_FETCH_IDLE_WAIT_MS", 1000,
                                    "longest a fetch waits at the broker when it asks for every partition the "
                                    "worker holds there (any record ends it at once); 0: always the one above")
     drain_node: bool = knob("OPENGYM_DRAIN_NODE", True,

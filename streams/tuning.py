@@ -11,8 +11,9 @@ in idle workers and the broker than it saved in latency; docs/performance.md has
 The short wait matters only for a request that leaves partitions out (their records still buffered, or
 paused): one that asks for every partition the worker holds on that broker returns as soon as any record
 arrives for any of them, so its wait costs no latency. Such a request waits up to
-``OPENGYM_FETCH_IDLE_WAIT_MS`` (500, Kafka's default) instead (:func:`wait_long_when_nothing_is_left_out`):
-an idle worker sends two fetches a second, not twenty. Not in the first ten seconds of an assignment:
+``OPENGYM_FETCH_IDLE_WAIT_MS`` (1000; Kafka's default is 500) instead
+(:func:`wait_long_when_nothing_is_left_out`): an idle worker sends one fetch a second, not twenty (an idle
+Reservation: 1.16% of a core at 500 ms, 0.96% at 1000, 0.90% at 2000; docs/performance.md). Not in the first ten seconds of an assignment:
 a replay test once lost its only message of a partition on its way to the agent with a long fetch in
 flight across the end of recovery (it was not the cause: the commit guard now reads such a message
 again, docs/notes/components.md; the rule stayed, it costs nothing).
