@@ -254,7 +254,7 @@ def redeliver_unreached(consumer, busy: bool = False) -> list[tuple[Any, int]]:
     for tp in guard.partitions():
         runs = guard.runs_of(tp)
         point = commit_point(runs, set(consumer._acked.get(tp, ())), consumer._committed_offset.get(tp))
-        unreached = point is not None and bool(runs) and point < runs[-1][1]
+        unreached = point is not None and point < runs[-1][1]  # (a point means something was fetched)
         waiting = busy or any(queued(channel) for channel in channels.get(tp, ()))
         if guard.note_stall(tp, point if unreached and not waiting else None, now) >= REDELIVER_AFTER_S:
             redeliver(consumer, guard, tp, point, "while its agents had nothing queued")

@@ -12,11 +12,11 @@ The short wait matters only for a request that leaves partitions out (their reco
 paused): one that asks for every partition the worker holds on that broker returns as soon as any record
 arrives for any of them, so its wait costs no latency. Such a request waits up to
 ``OPENGYM_FETCH_IDLE_WAIT_MS`` (1000; Kafka's default is 500) instead
-(:func:`wait_long_when_nothing_is_left_out`): an idle worker sends one fetch a second, not twenty (an idle
-Reservation: 1.16% of a core at 500 ms, 0.96% at 1000, 0.90% at 2000; docs/performance.md). Not in the first ten seconds of an assignment:
-a replay test once lost its only message of a partition on its way to the agent with a long fetch in
-flight across the end of recovery (it was not the cause: the commit guard now reads such a message
-again, docs/notes/components.md; the rule stayed, it costs nothing).
+(:func:`wait_long_when_nothing_is_left_out`): an idle worker sends one fetch a second, not twenty (an
+idle Reservation: 1.16% of a core at 500 ms, 0.96% at 1000, 0.90% at 2000; docs/performance.md). Not in
+the first ten seconds of an assignment: a replay test once lost its only message of a partition on its
+way to the agent with a long fetch in flight across the end of recovery (it was not the cause: the
+commit guard now reads such a message again, docs/notes/components.md; the rule stayed, it costs nothing).
 
 **No commit passes a message that never reached its agent** (:mod:`opengym_streams.commit_guard`).
 Faust dropped the first message of a partition when a worker's recovery ended while messages were
