@@ -265,14 +265,16 @@ def test_the_deadline_has_one_source(monkeypatch):
 def test_the_clock_ticks_only_a_partition_with_a_booking_due_and_only_once_it_is_due(saga):
     """An idle Reservation sends no ticks (each would be published, read back, handled and committed); a
     booking waiting for Entitlement wants them on its own partition from its deadline on, until decided."""
-    processor, clock = saga.processor, topics.RESERVATION_COMMANDS
+    clock = topics.RESERVATION_COMMANDS
+
+    def ticked_at(now):
+        return [p for p in range(clock.partitions) if saga.processor.tick_wanted(p, now)]
+
     saga.when_time_passes(1)  # the first tick after a start rebuilds the due index
-    assert [p for p in range(clock.partitions) if processor.tick_wanted(p, saga.now)] == []
+    assert ticked_at(saga.now) == []
     booked_and_held(saga)
-    mine = partition_of("b1", clock.partitions)
-    assert [p for p in range(clock.partitions) if processor.tick_wanted(p, T0 + 4999)] == []
-    assert [p for p in range(clock.partitions) if processor.tick_wanted(p, T0 + 5000)] == [mine]
+    assert ticked_at(T0 + 4999) == []
+    assert ticked_at(T0 + 5000) == [partition_of("b1", clock.partitions)]
     saga.when_time_passes(5000)
     saga.expect((EVENTS, "ReservationRejected", {"reason": "ENTITLEMENT_TIMEOUT"}), (SEATS, "SeatReleaseRequested"))
-    assert [p for p in range(clock.partitions) if processor.tick_wanted(p, saga.now + 60_000)] == [], \
-        "decided: nothing on the partition wants a tick any more"
+    assert ticked_at(saga.now + 60_000) == [], "decided: nothing on the partition wants a tick any more"

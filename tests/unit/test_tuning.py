@@ -388,6 +388,11 @@ def test_a_commit_held_only_by_the_message_in_hand_seeks_nothing(monkeypatch):
     assert consumer.seeks == []
 
 
+def checks_to_redeliver() -> int:
+    """How many periodic checks, a check interval apart, reach the redelivery delay (counting the first)."""
+    return int(commit_guard.REDELIVER_AFTER_S / commit_guard.CHECK_EVERY_S) + 1
+
+
 def idle_checks(consumer, clock, rounds, busy=False):
     """Run the runtime's periodic check ``rounds`` times, a check interval apart, letting seeks run."""
     import asyncio
@@ -422,7 +427,7 @@ def test_a_partition_s_only_message_lost_on_its_way_is_sought_back_to_once_its_a
     """The start-up loss: offset 0 was fetched, never reached an agent, and nothing after it was acked, so
     Faust never asks the guard about the partition; the periodic check finds it and reads it again."""
     consumer, clock, _ = consumer_with_queue(monkeypatch, committed=0, fetched_offsets=[0])
-    rounds = int(commit_guard.REDELIVER_AFTER_S / commit_guard.CHECK_EVERY_S)
+    rounds = checks_to_redeliver() - 1
     idle_checks(consumer, clock, rounds)
     assert consumer.seeks == [], "not before the redelivery delay has passed"
     idle_checks(consumer, clock, 1)
@@ -440,7 +445,7 @@ def test_a_message_still_queued_for_its_agent_or_in_a_running_batch_is_not_sough
     queue.get_nowait(), queue.get_nowait(), queue.get_nowait()
     idle_checks(consumer, clock, 20, busy=True)
     assert consumer.seeks == [], "a batch is being handled: the message may be in it"
-    idle_checks(consumer, clock, int(commit_guard.REDELIVER_AFTER_S / commit_guard.CHECK_EVERY_S) + 1)
+    idle_checks(consumer, clock, checks_to_redeliver())
     assert consumer.seeks == [(TP("t", 0), 0)], "idle for the redelivery delay: read again from the first"
 
 
